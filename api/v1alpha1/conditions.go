@@ -1,0 +1,53 @@
+package v1alpha1
+
+// Condition types a Customer reports. They follow the kstatus conventions
+// (sigs.k8s.io/cli-utils/pkg/kstatus), so kubectl wait, Argo CD and Flux read them without
+// custom code: Ready says whether the Tiquo record matches the spec, Reconciling that the
+// operator is still working towards it, Stalled that it cannot get there without a change.
+const (
+	// ConditionReady is True when the Tiquo record matches every managed field of the spec.
+	ConditionReady = "Ready"
+	// ConditionReconciling is True while the operator is working towards Ready, including
+	// while it waits out a rate limit or an API outage.
+	ConditionReconciling = "Reconciling"
+	// ConditionStalled is True when the operator cannot make progress until something
+	// changes: the spec, the API key Secret, or the record in Tiquo.
+	ConditionStalled = "Stalled"
+)
+
+// Reasons carried by the conditions above. The Ready condition's reason is what
+// `kubectl get customers` shows in its STATUS column.
+const (
+	// ReasonSynced: the record matches the spec, either already or after a PATCH.
+	ReasonSynced = "Synced"
+	// ReasonReconciling: the operator has not yet completed a first comparison for this
+	// generation of the spec.
+	ReasonReconciling = "Reconciling"
+	// ReasonNotFound: Tiquo has no customer with spec.customerId (HTTP 404). Check the id;
+	// the operator never creates customers.
+	ReasonNotFound = "NotFound"
+	// ReasonEmailConflict: another Tiquo customer already uses spec.email (HTTP 409).
+	ReasonEmailConflict = "EmailConflict"
+	// ReasonInvalidSpec: Tiquo rejected the requested change as invalid (HTTP 400); the
+	// condition message carries Tiquo's explanation and the field it named.
+	ReasonInvalidSpec = "InvalidSpec"
+	// ReasonUnauthorized: Tiquo rejected the API key (HTTP 401): missing, malformed or revoked.
+	ReasonUnauthorized = "Unauthorized"
+	// ReasonForbidden: the API key lacks a scope the operator needs (customers:read,
+	// customers:write) or the record belongs to another organisation (HTTP 403).
+	ReasonForbidden = "Forbidden"
+	// ReasonCredentialsNotFound: the API key Secret, or its key entry, does not exist.
+	ReasonCredentialsNotFound = "CredentialsNotFound"
+	// ReasonDuplicateCustomerID: another Customer object in the cluster manages the same
+	// spec.customerId; neither is synced until only one remains.
+	ReasonDuplicateCustomerID = "DuplicateCustomerId"
+	// ReasonRateLimited: Tiquo answered HTTP 429; the operator waits for the announced reset.
+	ReasonRateLimited = "RateLimited"
+	// ReasonAPIUnavailable: Tiquo could not be reached or answered with a server error; the
+	// operator retries with capped exponential backoff.
+	ReasonAPIUnavailable = "APIUnavailable"
+	// ReasonNonConvergent: Tiquo stores a different value than the one the operator sent for
+	// the named fields (it normalises them); the operator stops patching those fields for
+	// this generation. Write the spec in the form Tiquo stores.
+	ReasonNonConvergent = "NonConvergent"
+)

@@ -1,0 +1,252 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// CustomerSpec declares the desired fields of one existing Tiquo customer record.
+//
+// Field names are Tiquo's wire names, so the spec reads like the body of
+// PATCH /v1/customers/{id}. A field that is absent is not managed: the operator never sends
+// it and never reports drift on it. A field that is present is desired state, including the
+// empty value: notes: "" clears the notes and tags: [] removes every tag.
+type CustomerSpec struct {
+	// customerId is the id of the Tiquo customer this object manages, for example
+	// cust_abc123. The record must already exist: the operator never creates or deletes
+	// customers. It cannot be changed once set; create a new Customer to manage another record.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9_-]+$`
+	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="customerId is immutable; create a new Customer to manage another record"
+	CustomerID string `json:"customerId"`
+
+	// firstName is the customer's first name. Absent: not managed.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=100
+	FirstName *string `json:"firstName,omitempty"`
+
+	// lastName is the customer's last name. Absent: not managed.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=100
+	LastName *string `json:"lastName,omitempty"`
+
+	// email is the customer's email address. Tiquo requires it to be unique across the
+	// account; it is compared without regard to case. Absent: not managed.
+	// +optional
+	// +kubebuilder:validation:MaxLength=254
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[^@[:space:]]+@[^@[:space:].]+([.][^@[:space:].]+)+$')",message="email must be an email address such as name@example.com"
+	Email *string `json:"email,omitempty"`
+
+	// phone is the customer's phone number: digits with an optional leading + and the
+	// separators space, dash, dot and parentheses, which are ignored when comparing.
+	// "" clears the phone number. Absent: not managed.
+	// +optional
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule="self == '' || self.matches('^[+]?[0-9 ().-]*[0-9][0-9 ().-]*$')",message="phone must be digits with an optional leading + and only spaces, dashes, dots or parentheses as separators, such as +1 (555) 456-7890"
+	Phone *string `json:"phone,omitempty"`
+
+	// dateOfBirth is the customer's date of birth, a real calendar date in the form
+	// YYYY-MM-DD, such as 1990-05-15. "" clears it. Absent: not managed.
+	// +optional
+	// +kubebuilder:validation:MaxLength=10
+	// +kubebuilder:validation:XValidation:rule="self == '' || self.matches('^(?:[0-9]{4}-(?:(?:0[13578]|1[02])-(?:0[1-9]|[12][0-9]|3[01])|(?:0[469]|11)-(?:0[1-9]|[12][0-9]|30)|02-(?:0[1-9]|1[0-9]|2[0-8]))|(?:[0-9]{2}(?:0[48]|[2468][048]|[13579][26])|(?:[02468][048]|[13579][26])00)-02-29)$')",message="dateOfBirth must be a real calendar date in the form YYYY-MM-DD, such as 1990-05-15"
+	DateOfBirth *string `json:"dateOfBirth,omitempty"`
+
+	// address is the customer's postal address. Tiquo merges addresses, so each subfield is
+	// managed on its own: only the subfields present here are compared and sent.
+	// +optional
+	Address *Address `json:"address,omitempty"`
+
+	// tags is the set of tags the customer carries. It is compared without regard to order;
+	// when it differs, the whole list is sent, because Tiquo replaces tags. [] removes every
+	// tag. Absent: not managed.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=50
+	// +kubebuilder:validation:items:MinLength=1
+	// +kubebuilder:validation:items:MaxLength=64
+	Tags *[]string `json:"tags,omitempty"`
+
+	// notes holds internal notes about the customer. "" clears them. Absent: not managed.
+	// +optional
+	// +kubebuilder:validation:MaxLength=5000
+	Notes *string `json:"notes,omitempty"`
+
+	// preferredLocationId is the id of the customer's preferred location, such as
+	// loc_xyz789. "" clears it. Absent: not managed.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9_-]*$`
+	PreferredLocationID *string `json:"preferredLocationId,omitempty"`
+
+	// marketingConsent records whether the customer consented to marketing email.
+	// Absent: not managed.
+	// +optional
+	MarketingConsent *bool `json:"marketingConsent,omitempty"`
+
+	// companyId is the id of the company the customer belongs to (B2B), such as
+	// comp_def456. "" clears it. Absent: not managed.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9_-]*$`
+	CompanyID *string `json:"companyId,omitempty"`
+
+	// apiKeySecretRef names the Secret, in this Customer's namespace, that holds the Tiquo
+	// API key. When absent the operator's default Secret is used. The key needs the
+	// customers:read and customers:write scopes.
+	// +optional
+	APIKeySecretRef *SecretKeyReference `json:"apiKeySecretRef,omitempty"`
+}
+
+// Address is a postal address. Each subfield is managed on its own: absent means not
+// managed, "" clears the subfield.
+type Address struct {
+	// line1 is the first address line, such as 456 Oak Avenue.
+	// +optional
+	// +kubebuilder:validation:MaxLength=200
+	Line1 *string `json:"line1,omitempty"`
+
+	// line2 is the second address line, such as an apartment or suite.
+	// +optional
+	// +kubebuilder:validation:MaxLength=200
+	Line2 *string `json:"line2,omitempty"`
+
+	// city is the city or town.
+	// +optional
+	// +kubebuilder:validation:MaxLength=200
+	City *string `json:"city,omitempty"`
+
+	// state is the state, province or region.
+	// +optional
+	// +kubebuilder:validation:MaxLength=200
+	State *string `json:"state,omitempty"`
+
+	// postalCode is the postal or ZIP code.
+	// +optional
+	// +kubebuilder:validation:MaxLength=200
+	PostalCode *string `json:"postalCode,omitempty"`
+
+	// country is the country, such as US.
+	// +optional
+	// +kubebuilder:validation:MaxLength=200
+	Country *string `json:"country,omitempty"`
+}
+
+// SecretKeyReference names one entry of a Secret in the Customer's own namespace. A
+// Customer can never name a Secret in another namespace.
+type SecretKeyReference struct {
+	// name is the name of the Secret.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$`
+	Name string `json:"name"`
+
+	// key is the entry of the Secret's data that holds the API key. Defaults to apiKey.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	// +kubebuilder:validation:Pattern=`^[-._a-zA-Z0-9]+$`
+	Key string `json:"key,omitempty"`
+}
+
+// CustomerStatus is the state the operator last observed. It never holds personal data:
+// names, email, phone, address and notes are not copied here.
+type CustomerStatus struct {
+	// observedGeneration is the generation of the spec that last reached a final state:
+	// Ready=True or Stalled=True.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// conditions are Ready, Reconciling and Stalled, following the kstatus conventions.
+	// Each carries the generation it describes.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	// +kubebuilder:validation:MaxItems=8
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+
+	// loyaltyPoints is the customer's loyalty point balance, as Tiquo last reported it.
+	// +optional
+	LoyaltyPoints *int64 `json:"loyaltyPoints,omitempty"`
+
+	// totalSpent is the customer's total spend as a decimal string, such as "2500.00", as
+	// Tiquo last reported it.
+	// +optional
+	// +kubebuilder:validation:MaxLength=32
+	TotalSpent string `json:"totalSpent,omitempty"`
+
+	// visitCount is the number of visits, as Tiquo last reported it.
+	// +optional
+	VisitCount *int64 `json:"visitCount,omitempty"`
+
+	// createdAt is when the record was created in Tiquo.
+	// +optional
+	CreatedAt *metav1.Time `json:"createdAt,omitempty"`
+
+	// updatedAt is when the record was last changed in Tiquo, by anyone.
+	// +optional
+	UpdatedAt *metav1.Time `json:"updatedAt,omitempty"`
+
+	// lastVisit is the customer's last visit, as Tiquo last reported it.
+	// +optional
+	LastVisit *metav1.Time `json:"lastVisit,omitempty"`
+
+	// lastSyncTime is when the operator last found the record matching the spec, after a
+	// PATCH or without one.
+	// +optional
+	LastSyncTime *metav1.Time `json:"lastSyncTime,omitempty"`
+
+	// lastPatchedFields names (never the values of) the fields the last PATCH changed, such
+	// as phone or address.line1.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=32
+	// +kubebuilder:validation:items:MaxLength=64
+	LastPatchedFields []string `json:"lastPatchedFields,omitempty"`
+}
+
+// Customer declares the desired fields of one existing customer record in Tiquo. The
+// operator reads the live record, compares the fields this object manages, sends the
+// smallest PATCH that makes them match, and reports the outcome as conditions.
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=cust,categories=tiquo
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Status",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
+// +kubebuilder:printcolumn:name="Customer-ID",type=string,JSONPath=`.spec.customerId`
+// +kubebuilder:printcolumn:name="Last-Sync",type=date,JSONPath=`.status.lastSyncTime`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type Customer struct {
+	metav1.TypeMeta `json:",inline"`
+
+	// metadata is the standard object metadata.
+	// +optional
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec declares the desired fields of the Tiquo customer record, with Tiquo's wire
+	// names. A field that is absent is not managed: the operator never sends it and never
+	// reports drift on it. A field that is present is desired state, including the empty
+	// value: notes: "" clears the notes and tags: [] removes every tag.
+	// +required
+	Spec CustomerSpec `json:"spec"`
+
+	// status is the state the operator last observed. It never holds personal data: names,
+	// email, phone, address and notes are not copied here.
+	// +optional
+	Status CustomerStatus `json:"status,omitempty"`
+}
+
+// CustomerList is a list of Customer objects.
+// +kubebuilder:object:root=true
+type CustomerList struct {
+	metav1.TypeMeta `json:",inline"`
+	// metadata is the standard list metadata.
+	// +optional
+	metav1.ListMeta `json:"metadata,omitempty"`
+	// items are the Customers.
+	Items []Customer `json:"items"`
+}
