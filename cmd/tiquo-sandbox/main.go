@@ -1,0 +1,148 @@
+// Command tiquo-sandbox serves an in-memory Tiquo v1 customers API for local
+// demos and manual tests, with fault injection and an admin API under
+// /_sandbox/. See package internal/sandbox for its semantics.
+//
+// Usage:
+//
+//	tiquo-sandbox --listen 127.0.0.1:8089 --seed hack/demo/customers.json \
+//	    --api-key sk_test_demo=customers:read,customers:write [--api-key ...] \
+//	    --rate-limit 1000 --latency 20ms
+//
+// It logs one line per API request (method, path, status, duration; never
+// a key, a query or a body) and exits cleanly on SIGINT or SIGTERM.
+package main
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/tiquo-operator/tiquo-operator/internal/sandbox"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "tiquo-sandbox:", err)
+		os.Exit(1)
+	}
+}
+
+// keyFlag collects repeated --api-key key=scope,scope values.
+type keyFlag map[string][]string
+
+func (k keyFlag) String() string { return fmt.Sprintf("%d keys", len(k)) }
+
+func (k keyFlag) Set(v string) error {
+	key, scopes, ok := strings.Cut(v, "=")
+	if !ok || key == "" {
+		return errors.New("want key=scope[,scope...]")
+	}
+	var list []string
+	for _, s := range strings.Split(scopes, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			list = append(list, s)
+		}
+	}
+	k[key] = list
+	return nil
+}
+
+func run(args []string) error {
+	fs := flag.NewFlagSet("tiquo-sandbox", flag.ContinueOnError)
+	keys := keyFlag{}
+	var f sandbox.Faults
+	listen := fs.String("listen", "127.0.0.1:8089", "address to listen on")
+	seed := fs.String("seed", "", "JSON file with an array of customers in the API's wire format")
+	rateLimit := fs.Int("rate-limit", 0, "requests per minute per key; 0 = unlimited")
+	fs.Var(keys, "api-key", "valid key and its scopes, key=customers:read,customers:write (repeatable)")
+	fs.DurationVar(&f.Latency, "latency", 0, "latency added to every API request")
+	fs.DurationVar(&f.LatencyJitter, "latency-jitter", 0, "random extra latency, up to this much")
+	fs.Float64Var(&f.ErrorRate, "error-rate", 0, "fraction of requests answered with a 5xx")
+	fs.IntVar(&f.ErrorStatus, "error-status", 0, "status of injected errors; 0 = random 500/502/503")
+	fs.Float64Var(&f.ResetRate, "reset-rate", 0, "fraction of requests whose connection is reset")
+	fs.Float64Var(&f.HangRate, "hang-rate", 0, "fraction of requests never answered")
+	fs.Float64Var(&f.MalformedRate, "malformed-rate", 0, "fraction of successful answers with a truncated body")
+	fs.BoolVar(&f.NormalizePhone, "normalize-phone", false, "store phone numbers without separators")
+	fs.BoolVar(&f.LowercaseEmail, "lowercase-email", false, "store email addresses lower-cased")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if len(keys) == 0 {
+		return errors.New("at least one --api-key is required")
+	}
+
+	if err := f.Validate(); err != nil {
+		return fmt.Errorf("faults: %w", err)
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	sb := sandbox.New(sandbox.Options{Keys: keys, RateLimitPerMinute: *rateLimit, Logger: logger})
+	sb.SetFaults(f)
+	if *seed != "" {
+		n, err := loadSeed(sb, *seed)
+		if err != nil {
+			return err
+		}
+		logger.Info("Seeded customers", "count", n, "file", *seed)
+	}
+
+	ln, err := net.Listen("tcp", *listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	for k, scopes := range keys {
+		sum := sha256.Sum256([]byte(k))
+		logger.Info("Accepting API key", "fingerprint", hex.EncodeToString(sum[:6]), "scopes", scopes)
+	}
+	srv := &http.Server{Handler: sb, ReadHeaderTimeout: 10 * time.Second}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	logger.Info("Serving Tiquo sandbox", "url", "http://"+ln.Addr().String(), "rateLimitPerMinute", *rateLimit)
+
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	logger.Info("Shutting down")
+	sb.Close() // Release hanging requests so Shutdown can finish.
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+
+// loadSeed stores the customers of a seed file in sb.
+func loadSeed(sb *sandbox.Sandbox, file string) (int, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return 0, fmt.Errorf("read seed: %w", err)
+	}
+	var customers []sandbox.Customer
+	if err := json.Unmarshal(data, &customers); err != nil {
+		return 0, fmt.Errorf("parse seed %s: %w", file, err)
+	}
+	for i, c := range customers {
+		if c.ID == "" {
+			return 0, fmt.Errorf("seed %s: customer %d has no id", file, i)
+		}
+		sb.PutCustomer(c)
+	}
+	return len(customers), nil
+}

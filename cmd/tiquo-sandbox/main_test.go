@@ -1,0 +1,43 @@
+package main
+
+import (
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/tiquo-operator/tiquo-operator/internal/sandbox"
+)
+
+func TestDemoSeedLoads(t *testing.T) {
+	sb := sandbox.New(sandbox.Options{})
+	n, err := loadSeed(sb, "../../hack/demo/customers.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 6 {
+		t.Errorf("seeded %d customers, want 6", n)
+	}
+	c, ok := sb.Customer("cust_abc123")
+	if !ok || c.FirstName != "John" || c.LastName != "Doe" || c.Address == nil || c.Address.Line1 != "123 Main Street" ||
+		c.CreatedAt.IsZero() || c.LoyaltyPoints != 150 {
+		t.Errorf("cust_abc123 = %+v", c)
+	}
+}
+
+func TestKeyFlag(t *testing.T) {
+	k := keyFlag{}
+	for _, v := range []string{"sk_test_demo=customers:read,customers:write", "sk_ro=customers:read", "sk_none="} {
+		if err := k.Set(v); err != nil {
+			t.Fatalf("Set(%q): %v", v, err)
+		}
+	}
+	want := keyFlag{"sk_test_demo": {"customers:read", "customers:write"}, "sk_ro": {"customers:read"}, "sk_none": nil}
+	if diff := cmp.Diff(want, k); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	for _, bad := range []string{"nokey", "=customers:read"} {
+		if err := k.Set(bad); err == nil {
+			t.Errorf("Set(%q) accepted", bad)
+		}
+	}
+}
