@@ -4,8 +4,11 @@ package main
 
 import (
 	"crypto/tls"
+	"errors"
 	"flag"
+	"fmt"
 	"os"
+	"time"
 
 	// Import all Kubernetes client auth plugins (e.g. Azure, GCP, OIDC, etc.)
 	// to ensure that exec-entrypoint and run can make use of them.
@@ -15,12 +18,17 @@ import (
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	crmv1alpha1 "github.com/tiquo-operator/tiquo-operator/api/v1alpha1"
+	"github.com/tiquo-operator/tiquo-operator/internal/controller"
+	"github.com/tiquo-operator/tiquo-operator/internal/tiquo"
+	"github.com/tiquo-operator/tiquo-operator/internal/version"
 )
 
 var (
@@ -31,6 +39,66 @@ var (
 func init() {
 	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
 	utilruntime.Must(crmv1alpha1.AddToScheme(scheme))
+}
+
+// operatorFlags are the flags of the operator itself, beside the scaffold's.
+type operatorFlags struct {
+	baseURL                 string
+	defaultSecret           string
+	rateLimit               int
+	maxConcurrentReconciles int
+	resyncInterval          time.Duration
+	terminalRecheck         time.Duration
+	transientGrace          time.Duration
+	caFile                  string
+}
+
+func (f *operatorFlags) bind(fs *flag.FlagSet) {
+	fs.StringVar(&f.baseURL, "tiquo-base-url", "https://api.tiquo.co",
+		"The base URL of the Tiquo API; the operator calls <base>/v1/customers.")
+	fs.StringVar(&f.defaultSecret, "default-api-key-secret", "",
+		"The Secret holding the API key for Customers without spec.apiKeySecretRef, as namespace/name "+
+			"(entry apiKey) or namespace/name:key. Empty: such Customers report CredentialsNotFound.")
+	fs.IntVar(&f.rateLimit, "tiquo-rate-limit", 1000,
+		"The Tiquo plan's request limit per minute and API key, shared by all workers.")
+	fs.IntVar(&f.maxConcurrentReconciles, "max-concurrent-reconciles", 8, "The number of Customers reconciled at once.")
+	fs.DurationVar(&f.resyncInterval, "resync-interval", 10*time.Minute,
+		"How often an in-sync record is checked for changes made outside Git.")
+	fs.DurationVar(&f.terminalRecheck, "terminal-recheck-interval", 30*time.Minute,
+		"How often a Customer in a terminal state (NotFound, EmailConflict, Unauthorized, ...) is checked "+
+			"again when neither it nor its Secret changes.")
+	fs.DurationVar(&f.transientGrace, "transient-error-grace-period", 10*time.Minute,
+		"How long Tiquo may fail routine resyncs of an in-sync Customer before it is reported not Ready.")
+	fs.StringVar(&f.caFile, "tiquo-ca-file", "",
+		"A PEM bundle of extra CA certificates to trust for the Tiquo API. TLS verification is always on.")
+}
+
+// validate rejects flag values that cannot work, before anything starts.
+func (f *operatorFlags) validate() (*controller.SecretKeySelector, error) {
+	var errs []error
+	if f.rateLimit <= 0 {
+		errs = append(errs, fmt.Errorf("--tiquo-rate-limit must be positive, got %d", f.rateLimit))
+	}
+	if f.maxConcurrentReconciles <= 0 {
+		errs = append(errs, fmt.Errorf("--max-concurrent-reconciles must be positive, got %d", f.maxConcurrentReconciles))
+	}
+	for name, d := range map[string]time.Duration{
+		"--resync-interval": f.resyncInterval, "--terminal-recheck-interval": f.terminalRecheck,
+		"--transient-error-grace-period": f.transientGrace,
+	} {
+		if d <= 0 {
+			errs = append(errs, fmt.Errorf("%s must be a positive duration, got %s", name, d))
+		}
+	}
+	var def *controller.SecretKeySelector
+	if f.defaultSecret != "" {
+		sel, err := controller.ParseSecretKeySelector(f.defaultSecret)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("--default-api-key-secret: %w", err))
+		}
+		def = &sel
+	}
+	return def, errors.Join(errs...)
 }
 
 func main() {
@@ -50,11 +118,31 @@ func main() {
 	flag.StringVar(&metricsCertKey, "metrics-cert-key", "tls.key", "The name of the metrics server key file.")
 	flag.BoolVar(&enableHTTP2, "enable-http2", false,
 		"If set, HTTP/2 will be enabled for the metrics server")
+	var op operatorFlags
+	op.bind(flag.CommandLine)
 	opts := zap.Options{Development: false}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
 
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
+
+	defaultSecret, err := op.validate()
+	if err != nil {
+		setupLog.Error(err, "Invalid flags")
+		os.Exit(2)
+	}
+	tiquo.Version = version.Version
+	api, err := tiquo.New(tiquo.Config{
+		BaseURL:           op.baseURL,
+		CAFile:            op.caFile,
+		RequestsPerMinute: op.rateLimit,
+		Registerer:        metrics.Registry,
+		Logger:            ctrl.Log.WithName("tiquo"),
+	})
+	if err != nil {
+		setupLog.Error(err, "Invalid Tiquo client settings")
+		os.Exit(2)
+	}
 
 	// HTTP/2 stays off unless asked for: it is exposed to the HTTP/2 Stream Cancellation and
 	// Rapid Reset CVEs (GHSA-qppj-fm5r-hxr3, GHSA-4374-p667-p6c8).
@@ -82,7 +170,9 @@ func main() {
 	}
 
 	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
-		Scheme:                 scheme,
+		Scheme: scheme,
+		// Nothing the operator reads needs managedFields; dropping them halves the cache.
+		Cache:                  cache.Options{DefaultTransform: cache.TransformStripManagedFields()},
 		Metrics:                metricsServerOptions,
 		HealthProbeBindAddress: probeAddr,
 		LeaderElection:         enableLeaderElection,
@@ -90,6 +180,19 @@ func main() {
 	})
 	if err != nil {
 		setupLog.Error(err, "Unable to create manager")
+		os.Exit(1)
+	}
+
+	ctx := ctrl.SetupSignalHandler()
+	if err := (&controller.CustomerReconciler{
+		API:                     api,
+		DefaultSecret:           defaultSecret,
+		ResyncInterval:          op.resyncInterval,
+		TerminalRecheckInterval: op.terminalRecheck,
+		TransientGracePeriod:    op.transientGrace,
+		MaxConcurrentReconciles: op.maxConcurrentReconciles,
+	}).SetupWithManager(ctx, mgr); err != nil {
+		setupLog.Error(err, "Unable to create controller", "controller", "Customer")
 		os.Exit(1)
 	}
 
@@ -102,8 +205,8 @@ func main() {
 		os.Exit(1)
 	}
 
-	setupLog.Info("Starting manager")
-	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
+	setupLog.Info("Starting manager", "version", version.Version, "tiquoBaseURL", op.baseURL)
+	if err := mgr.Start(ctx); err != nil {
 		setupLog.Error(err, "Problem running manager")
 		os.Exit(1)
 	}

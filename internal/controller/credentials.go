@@ -1,0 +1,130 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	crmv1alpha1 "github.com/tiquo-operator/tiquo-operator/api/v1alpha1"
+)
+
+// DefaultSecretKey is the Secret entry that holds the API key when none is named.
+const DefaultSecretKey = "apiKey"
+
+// SecretKeySelector names one entry of one Secret.
+type SecretKeySelector struct {
+	Namespace, Name, Key string
+}
+
+// String returns namespace/name:key. It names the Secret, never its value.
+func (s SecretKeySelector) String() string {
+	return s.Namespace + "/" + s.Name + ":" + s.Key
+}
+
+// ParseSecretKeySelector parses namespace/name or namespace/name:key, the form of the
+// --default-api-key-secret flag. The key defaults to DefaultSecretKey.
+func ParseSecretKeySelector(s string) (SecretKeySelector, error) {
+	ref, key, hasKey := strings.Cut(s, ":")
+	ns, name, ok := strings.Cut(ref, "/")
+	if !ok || ns == "" || name == "" || strings.Contains(name, "/") || (hasKey && key == "") {
+		return SecretKeySelector{}, fmt.Errorf("%q is not namespace/name or namespace/name:key", s)
+	}
+	if !hasKey {
+		key = DefaultSecretKey
+	}
+	return SecretKeySelector{Namespace: ns, Name: name, Key: key}, nil
+}
+
+// errCredentials says the API key cannot be found; the reconciler reports it as
+// CredentialsNotFound and waits for the Secret to change.
+var errCredentials = errors.New("the API key cannot be read")
+
+// secretFor returns the Secret entry a Customer's key comes from: its own apiKeySecretRef,
+// always in its own namespace, else the operator's default. ok is false when there is neither.
+func secretFor(c *crmv1alpha1.Customer, def *SecretKeySelector) (SecretKeySelector, bool) {
+	if ref := c.Spec.APIKeySecretRef; ref != nil {
+		key := ref.Key
+		if key == "" {
+			key = DefaultSecretKey
+		}
+		return SecretKeySelector{Namespace: c.Namespace, Name: ref.Name, Key: key}, true
+	}
+	if def != nil {
+		return *def, true
+	}
+	return SecretKeySelector{}, false
+}
+
+// keyStore hands out API keys. It watches only the metadata of Secrets (through the
+// manager's metadata cache) and reads a Secret's data directly from the API server only when
+// its resourceVersion changed, so the values of Secrets the operator does not use are never
+// held, and a used Secret costs one read per change.
+type keyStore struct {
+	meta   client.Reader // the cached client, serving PartialObjectMetadata
+	direct client.Reader // an uncached reader for the Secret's data
+
+	mu     sync.Mutex
+	values map[types.NamespacedName]secretData
+}
+
+type secretData struct {
+	resourceVersion string
+	data            map[string][]byte
+}
+
+func newKeyStore(meta, direct client.Reader) *keyStore {
+	return &keyStore{meta: meta, direct: direct, values: map[types.NamespacedName]secretData{}}
+}
+
+// apiKey returns the key in sel and the resourceVersion of its Secret, which changes when
+// the Secret does. A missing Secret, entry or empty value is errCredentials.
+func (s *keyStore) apiKey(ctx context.Context, sel SecretKeySelector) (key, version string, err error) {
+	name := types.NamespacedName{Namespace: sel.Namespace, Name: sel.Name}
+	m := &metav1.PartialObjectMetadata{}
+	m.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
+	if err := s.meta.Get(ctx, name, m); err != nil {
+		if apierrors.IsNotFound(err) {
+			s.forget(name)
+			return "", "", fmt.Errorf("%w: Secret %s not found", errCredentials, name)
+		}
+		return "", "", fmt.Errorf("get Secret %s metadata: %w", name, err)
+	}
+
+	s.mu.Lock()
+	cached, ok := s.values[name]
+	s.mu.Unlock()
+	if !ok || cached.resourceVersion != m.ResourceVersion {
+		var secret corev1.Secret
+		if err := s.direct.Get(ctx, name, &secret); err != nil {
+			if apierrors.IsNotFound(err) {
+				s.forget(name)
+				return "", "", fmt.Errorf("%w: Secret %s not found", errCredentials, name)
+			}
+			return "", "", fmt.Errorf("get Secret %s: %w", name, err)
+		}
+		cached = secretData{resourceVersion: secret.ResourceVersion, data: secret.Data}
+		s.mu.Lock()
+		s.values[name] = cached
+		s.mu.Unlock()
+	}
+
+	value := strings.TrimSpace(string(cached.data[sel.Key]))
+	if value == "" {
+		return "", "", fmt.Errorf("%w: Secret %s has no key %q, or it is empty", errCredentials, name, sel.Key)
+	}
+	return value, cached.resourceVersion, nil
+}
+
+func (s *keyStore) forget(name types.NamespacedName) {
+	s.mu.Lock()
+	delete(s.values, name)
+	s.mu.Unlock()
+}

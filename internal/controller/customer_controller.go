@@ -1,0 +1,254 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	crmv1alpha1 "github.com/tiquo-operator/tiquo-operator/api/v1alpha1"
+	"github.com/tiquo-operator/tiquo-operator/internal/diff"
+	"github.com/tiquo-operator/tiquo-operator/internal/tiquo"
+)
+
+// CustomerReconciler keeps Tiquo customer records in step with Customer objects.
+type CustomerReconciler struct {
+	client.Client
+	// APIReader reads Secret data straight from the API server; Secrets are cached by
+	// metadata only.
+	APIReader client.Reader
+	// API is Tiquo.
+	API CustomerAPI
+	// Recorder emits events on real changes only.
+	Recorder events.EventRecorder
+	// DefaultSecret is where the API key comes from for Customers without apiKeySecretRef;
+	// nil when the operator has no default.
+	DefaultSecret *SecretKeySelector
+
+	// ResyncInterval is how often an in-sync record is checked for drift.
+	ResyncInterval time.Duration
+	// TerminalRecheckInterval is how often a record in a terminal state is checked again
+	// when nothing changes.
+	TerminalRecheckInterval time.Duration
+	// RetryBaseDelay and RetryMaxDelay bound the exponential backoff after transient failures.
+	RetryBaseDelay, RetryMaxDelay time.Duration
+	// TransientGracePeriod is how long transient failures of a routine resync may last
+	// before a Ready object is reported not ready.
+	TransientGracePeriod time.Duration
+	// APICallTimeout bounds each call to Tiquo, including a wait for the rate limiter.
+	APICallTimeout time.Duration
+	// MaxConcurrentReconciles is the number of workers.
+	MaxConcurrentReconciles int
+
+	keys     *keyStore
+	schedule *schedule
+	now      func() time.Time
+}
+
+// +kubebuilder:rbac:groups=crm.tiquo.co,resources=customers,verbs=get;list;watch
+// +kubebuilder:rbac:groups=crm.tiquo.co,resources=customers/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// Reconcile brings one Tiquo record in line with its Customer and reports the outcome.
+func (r *CustomerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	var c crmv1alpha1.Customer
+	if err := r.Get(ctx, req.NamespacedName, &c); err != nil {
+		if apierrors.IsNotFound(err) {
+			// Deleting a Customer leaves the Tiquo record untouched.
+			r.schedule.forget(req.NamespacedName)
+			return ctrl.Result{}, nil
+		}
+		return ctrl.Result{}, err
+	}
+	if !c.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, nil
+	}
+
+	out, wait := r.sync(ctx, &c)
+	if wait > 0 {
+		// Tiquo must not be called yet for this generation; nothing new to report.
+		return ctrl.Result{RequeueAfter: wait, Priority: new(lowPriority)}, nil
+	}
+	before := c.DeepCopy()
+	r.setStatus(&c, out)
+	if !equality.Semantic.DeepEqual(before.Status, c.Status) {
+		if err := r.Status().Patch(ctx, &c, client.MergeFrom(before)); err != nil {
+			return ctrl.Result{}, fmt.Errorf("patch status: %w", err)
+		}
+	}
+	r.emitEvents(before, &c, out)
+	return r.next(out), nil
+}
+
+// sync observes the record and, when it differs, patches it. It returns wait > 0 instead of
+// an outcome when the schedule forbids calling Tiquo for that long.
+func (r *CustomerReconciler) sync(ctx context.Context, c *crmv1alpha1.Customer) (outcome, time.Duration) {
+	logger := log.FromContext(ctx)
+	key := client.ObjectKeyFromObject(c)
+
+	if others, err := r.othersManaging(ctx, c); err != nil {
+		return outcome{kind: transient, reason: crmv1alpha1.ReasonAPIUnavailable,
+			message: "Listing Customers failed: " + err.Error()}, 0
+	} else if len(others) > 0 {
+		return stalled(crmv1alpha1.ReasonDuplicateCustomerID,
+			"Customers %s also manage Tiquo customer %s; delete or change all but one",
+			strings.Join(others, ", "), c.Spec.CustomerID), 0
+	}
+
+	secret, ok := secretFor(c, r.DefaultSecret)
+	if !ok {
+		return stalled(crmv1alpha1.ReasonCredentialsNotFound,
+			"spec.apiKeySecretRef is not set and the operator has no default API key Secret"), 0
+	}
+	apiKey, credentials, err := r.keys.apiKey(ctx, secret)
+	if errors.Is(err, errCredentials) {
+		return stalled(crmv1alpha1.ReasonCredentialsNotFound, "%s", err.Error()), 0
+	} else if err != nil {
+		return outcome{kind: transient, reason: crmv1alpha1.ReasonAPIUnavailable,
+			message: "Reading the API key Secret failed: " + err.Error()}, 0
+	}
+
+	sched := r.schedule.get(key, c.Generation, credentials)
+	if wait := sched.notBefore.Sub(r.now()); wait > 0 {
+		return outcome{}, wait
+	}
+
+	out := r.observeAndPatch(ctx, c, apiKey, secret, sched.nonConvergent)
+	switch out.kind {
+	case transient:
+		delay, since := r.schedule.failed(key, c.Generation, credentials, r.now(), out.retryAt,
+			r.RetryBaseDelay, r.RetryMaxDelay)
+		out.retryAt = r.now().Add(delay)
+		logger.Info("Tiquo call failed; backing off", "reason", out.reason, "delay", delay.Round(time.Millisecond),
+			"failingSince", since)
+	case terminal:
+		r.schedule.succeeded(key, c.Generation, credentials)
+		r.schedule.holdUntil(key, c.Generation, credentials, r.now().Add(jitter(r.TerminalRecheckInterval, 0.1)))
+		if out.reason == crmv1alpha1.ReasonNonConvergent {
+			r.schedule.addNonConvergent(key, c.Generation, credentials, out.patched)
+			out.patched = nil
+		}
+	default:
+		r.schedule.succeeded(key, c.Generation, credentials)
+	}
+	return out, 0
+}
+
+// observeAndPatch reads the record and sends the smallest PATCH that makes it match,
+// leaving out fields already found non-convergent for this generation.
+func (r *CustomerReconciler) observeAndPatch(ctx context.Context, c *crmv1alpha1.Customer, apiKey string,
+	secret SecretKeySelector, skip []string) outcome {
+	logger := log.FromContext(ctx)
+	id := c.Spec.CustomerID
+
+	live, err := r.call(ctx, func(ctx context.Context) (*tiquo.Customer, error) {
+		return r.API.GetCustomer(ctx, apiKey, id)
+	})
+	if err != nil {
+		return classify(err, id, secret, redactor(&c.Spec, nil))
+	}
+
+	patch := diff.Compute(&c.Spec, live)
+	if pending := diff.Omit(patch, skip); pending.IsEmpty() && !patch.IsEmpty() {
+		// Only fields Tiquo would not store as sent still differ.
+		return nonConvergent(live, patch.Fields())
+	} else {
+		patch = pending
+	}
+	if patch.IsEmpty() {
+		return inSync(live, nil)
+	}
+
+	fields := patch.Fields()
+	logger.Info("Patching Tiquo customer", "fields", fields)
+	updated, err := r.call(ctx, func(ctx context.Context) (*tiquo.Customer, error) {
+		return r.API.UpdateCustomer(ctx, apiKey, id, patch)
+	})
+	if err != nil {
+		out := classify(err, id, secret, redactor(&c.Spec, live))
+		out.live = live
+		return out
+	}
+
+	// Tiquo may store a value other than the one sent (it normalises it). The PATCH answer
+	// may also leave fields out, so confirm with a GET before calling a field non-convergent.
+	if stuck := stillDiffering(&c.Spec, updated, fields); len(stuck) > 0 {
+		confirmed, err := r.call(ctx, func(ctx context.Context) (*tiquo.Customer, error) {
+			return r.API.GetCustomer(ctx, apiKey, id)
+		})
+		if err == nil {
+			updated = confirmed
+			if stuck = stillDiffering(&c.Spec, updated, fields); len(stuck) > 0 {
+				return nonConvergent(updated, stuck)
+			}
+		}
+	}
+	return inSync(updated, fields)
+}
+
+// stillDiffering returns the fields among sent that still differ from the spec in live.
+func stillDiffering(spec *crmv1alpha1.CustomerSpec, live *tiquo.Customer, sent []string) []string {
+	var stuck []string
+	for _, f := range diff.Compute(spec, live).Fields() {
+		if slices.Contains(sent, f) {
+			stuck = append(stuck, f)
+		}
+	}
+	return stuck
+}
+
+func nonConvergent(live *tiquo.Customer, fields []string) outcome {
+	o := stalled(crmv1alpha1.ReasonNonConvergent,
+		"Tiquo stores a different value than the one sent for %s, so the operator stops patching it for this generation. Write the value in the form Tiquo stores it",
+		strings.Join(fields, ", "))
+	o.live = live
+	o.patched = fields
+	return o
+}
+
+// call runs one Tiquo call under the per-call timeout.
+func (r *CustomerReconciler) call(ctx context.Context, f func(context.Context) (*tiquo.Customer, error)) (*tiquo.Customer, error) {
+	ctx, cancel := context.WithTimeout(ctx, r.APICallTimeout)
+	defer cancel()
+	return f(ctx)
+}
+
+// othersManaging returns namespace/name of the other Customers that name the same record.
+func (r *CustomerReconciler) othersManaging(ctx context.Context, c *crmv1alpha1.Customer) ([]string, error) {
+	var list crmv1alpha1.CustomerList
+	if err := r.List(ctx, &list, client.MatchingFields{indexCustomerID: c.Spec.CustomerID}); err != nil {
+		return nil, err
+	}
+	var others []string
+	for i := range list.Items {
+		o := &list.Items[i]
+		if o.UID != c.UID && o.DeletionTimestamp.IsZero() {
+			others = append(others, o.Namespace+"/"+o.Name)
+		}
+	}
+	slices.Sort(others)
+	return others, nil
+}
+
+// next says when to reconcile again: routine rechecks at low priority, so that changes to
+// Customers are served first.
+func (r *CustomerReconciler) next(out outcome) ctrl.Result {
+	switch out.kind {
+	case transient:
+		return ctrl.Result{RequeueAfter: out.retryAt.Sub(r.now())}
+	case terminal:
+		return ctrl.Result{RequeueAfter: jitter(r.TerminalRecheckInterval, 0.1), Priority: new(lowPriority)}
+	default:
+		return ctrl.Result{RequeueAfter: jitter(r.ResyncInterval, 0.1), Priority: new(lowPriority)}
+	}
+}

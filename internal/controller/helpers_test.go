@@ -1,0 +1,163 @@
+package controller_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	crmv1alpha1 "github.com/tiquo-operator/tiquo-operator/api/v1alpha1"
+	"github.com/tiquo-operator/tiquo-operator/internal/sandbox"
+)
+
+// newNamespace creates a namespace of the test's own.
+func newNamespace(t *testing.T) string {
+	t.Helper()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{GenerateName: "ctrl-"}}
+	if err := k8sClient.Create(context.Background(), ns); err != nil {
+		t.Fatalf("create namespace: %v", err)
+	}
+	return ns.Name
+}
+
+// uniqueID returns a customer id no other test uses.
+func uniqueID(t *testing.T) string {
+	t.Helper()
+	name := strings.ToLower(strings.NewReplacer("/", "_", " ", "_", "'", "").Replace(t.Name()))
+	return fmt.Sprintf("cust_%s_%d", name[:min(len(name), 40)], time.Now().UnixNano()%1_000_000)
+}
+
+// seed stores the record John Doe of the docs under id in the sandbox, changed by mutate.
+func seed(t *testing.T, id string, mutate func(*sandbox.Customer)) sandbox.Customer {
+	t.Helper()
+	c := sandbox.Customer{
+		ID: id, FirstName: "John", LastName: "Doe", Email: id + "@example.com",
+		Phone: "+1987654321", DateOfBirth: "1990-05-15",
+		Address: &sandbox.Address{Line1: "456 Oak Avenue", City: "New York", PostalCode: "10001", Country: "US"},
+		Tags:    []string{"VIP", "longtime"}, Notes: "Prefers email communication",
+		MarketingConsent: ptr.To(true), LoyaltyPoints: 150, TotalSpent: 2500, VisitCount: 12,
+		CreatedAt: time.Date(2024, 1, 15, 10, 30, 0, 0, time.UTC),
+		UpdatedAt: time.Date(2024, 1, 20, 14, 0, 0, 0, time.UTC),
+	}
+	if mutate != nil {
+		mutate(&c)
+	}
+	sb.PutCustomer(c)
+	return c
+}
+
+// matchingSpec returns a spec that declares every field of the seeded record as it is.
+func matchingSpec(id string) crmv1alpha1.CustomerSpec {
+	return crmv1alpha1.CustomerSpec{
+		CustomerID: id, FirstName: ptr.To("John"), LastName: ptr.To("Doe"), Email: ptr.To(id + "@example.com"),
+		Phone: ptr.To("+1987654321"), DateOfBirth: ptr.To("1990-05-15"),
+		Address: &crmv1alpha1.Address{Line1: ptr.To("456 Oak Avenue"), City: ptr.To("New York"),
+			PostalCode: ptr.To("10001"), Country: ptr.To("US")},
+		Tags: &[]string{"VIP", "longtime"}, Notes: ptr.To("Prefers email communication"),
+		MarketingConsent: ptr.To(true),
+	}
+}
+
+func create(t *testing.T, ns, name string, spec crmv1alpha1.CustomerSpec) *crmv1alpha1.Customer {
+	t.Helper()
+	c := &crmv1alpha1.Customer{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}, Spec: spec}
+	if err := k8sClient.Create(context.Background(), c); err != nil {
+		t.Fatalf("create Customer %s: %v", name, err)
+	}
+	return c
+}
+
+// eventually polls f until it returns nil or timeout passes.
+func eventually(t *testing.T, timeout time.Duration, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %s: %v", timeout, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// waitFor waits until the Customer's Ready condition has the reason, for its current
+// generation, and returns the Customer as it then is.
+func waitFor(t *testing.T, c *crmv1alpha1.Customer, ready metav1.ConditionStatus, reason string) *crmv1alpha1.Customer {
+	t.Helper()
+	got := &crmv1alpha1.Customer{}
+	eventually(t, 20*time.Second, func() error {
+		if err := k8sClient.Get(context.Background(), client.ObjectKeyFromObject(c), got); err != nil {
+			return err
+		}
+		cond := apimeta.FindStatusCondition(got.Status.Conditions, crmv1alpha1.ConditionReady)
+		if cond == nil || cond.Status != ready || cond.Reason != reason || cond.ObservedGeneration != got.Generation {
+			return fmt.Errorf("Ready condition is %+v; want %s/%s for generation %d", cond, ready, reason, got.Generation)
+		}
+		return nil
+	})
+	return got
+}
+
+// condition returns the condition of type t, failing the test when it is missing.
+func condition(t *testing.T, c *crmv1alpha1.Customer, typ string) metav1.Condition {
+	t.Helper()
+	cond := apimeta.FindStatusCondition(c.Status.Conditions, typ)
+	if cond == nil {
+		t.Fatalf("no %s condition in %+v", typ, c.Status.Conditions)
+	}
+	return *cond
+}
+
+// calls returns the API requests the sandbox received for one customer id, by method.
+func calls(id string) map[string]int {
+	n := map[string]int{}
+	for _, r := range sb.Requests() {
+		if r.Path == "/v1/customers/"+id {
+			n[r.Method]++
+		}
+	}
+	return n
+}
+
+// patchBodies returns the bodies of the PATCHes the sandbox received for one id, compacted.
+func patchBodies(t *testing.T, id string) []string {
+	t.Helper()
+	var bodies []string
+	for _, r := range sb.Requests() {
+		if r.Path == "/v1/customers/"+id && r.Method == "PATCH" {
+			var v any
+			if err := json.Unmarshal(r.Body, &v); err != nil {
+				t.Fatalf("PATCH body %s is not JSON: %v", r.Body, err)
+			}
+			b, _ := json.Marshal(v) // Sorted keys, no spaces.
+			bodies = append(bodies, string(b))
+		}
+	}
+	return bodies
+}
+
+// waitResyncs waits until the sandbox has received n more GETs for id than before, i.e. n
+// routine resyncs happened.
+func waitResyncs(t *testing.T, id string, n int) {
+	t.Helper()
+	start := calls(id)["GET"]
+	eventually(t, time.Duration(n+2)*resyncInterval*2, func() error {
+		if got := calls(id)["GET"]; got < start+n {
+			return fmt.Errorf("%d resync GETs, want %d", got-start, n)
+		}
+		return nil
+	})
+}
+
+func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }

@@ -1,0 +1,140 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	crmv1alpha1 "github.com/tiquo-operator/tiquo-operator/api/v1alpha1"
+)
+
+const (
+	// indexCustomerID indexes Customers by spec.customerId, to find two that manage one record.
+	indexCustomerID = "spec.customerId"
+	// indexSecret indexes Customers by the namespace/name of the Secret their key comes
+	// from, to reconcile them when it changes.
+	indexSecret = "apiKeySecret"
+	// lowPriority is the priority of routine rechecks in the controller's priority queue.
+	lowPriority = handler.LowPriority
+)
+
+// SetupWithManager registers the reconciler, its field indexes and its watches: Customers
+// (spec changes only, not the operator's own status writes), other Customers naming the same
+// record, and the metadata of the Secrets that hold API keys.
+func (r *CustomerReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
+	r.setDefaults(mgr)
+	indexer := mgr.GetFieldIndexer()
+	if err := indexer.IndexField(ctx, &crmv1alpha1.Customer{}, indexCustomerID, func(o client.Object) []string {
+		return []string{o.(*crmv1alpha1.Customer).Spec.CustomerID}
+	}); err != nil {
+		return fmt.Errorf("index Customers by customerId: %w", err)
+	}
+	if err := indexer.IndexField(ctx, &crmv1alpha1.Customer{}, indexSecret, func(o client.Object) []string {
+		if sel, ok := secretFor(o.(*crmv1alpha1.Customer), r.DefaultSecret); ok {
+			return []string{sel.Namespace + "/" + sel.Name}
+		}
+		return nil
+	}); err != nil {
+		return fmt.Errorf("index Customers by Secret: %w", err)
+	}
+
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("customer").
+		For(&crmv1alpha1.Customer{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		Watches(&crmv1alpha1.Customer{}, handler.EnqueueRequestsFromMapFunc(r.customersSharingID),
+			builder.WithPredicates(createdOrDeleted())).
+		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.customersUsingSecret)).
+		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles}).
+		Complete(r)
+}
+
+func (r *CustomerReconciler) setDefaults(mgr ctrl.Manager) {
+	if r.Client == nil {
+		r.Client = mgr.GetClient()
+	}
+	if r.APIReader == nil {
+		r.APIReader = mgr.GetAPIReader()
+	}
+	if r.Recorder == nil {
+		r.Recorder = mgr.GetEventRecorder("tiquo-operator")
+	}
+	defaults := []struct {
+		d *time.Duration
+		v time.Duration
+	}{
+		{&r.ResyncInterval, 10 * time.Minute},
+		{&r.TerminalRecheckInterval, 30 * time.Minute},
+		{&r.RetryBaseDelay, time.Second},
+		{&r.RetryMaxDelay, 5 * time.Minute},
+		{&r.TransientGracePeriod, 10 * time.Minute},
+		{&r.APICallTimeout, 30 * time.Second},
+	}
+	for _, d := range defaults {
+		if *d.d <= 0 {
+			*d.d = d.v
+		}
+	}
+	if r.MaxConcurrentReconciles <= 0 {
+		r.MaxConcurrentReconciles = 1
+	}
+	r.keys = newKeyStore(r.Client, r.APIReader)
+	r.schedule = newSchedule()
+	if r.now == nil {
+		r.now = time.Now
+	}
+}
+
+// customersSharingID maps a Customer that appeared or went to the other Customers naming the
+// same record, so that a DuplicateCustomerId is reported, or lifted, at once.
+func (r *CustomerReconciler) customersSharingID(ctx context.Context, o client.Object) []reconcile.Request {
+	c := o.(*crmv1alpha1.Customer)
+	var list crmv1alpha1.CustomerList
+	if err := r.List(ctx, &list, client.MatchingFields{indexCustomerID: c.Spec.CustomerID}); err != nil {
+		return nil
+	}
+	var reqs []reconcile.Request
+	for _, other := range list.Items {
+		if other.UID != c.UID {
+			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&other)})
+		}
+	}
+	return reqs
+}
+
+// customersUsingSecret maps a Secret to the Customers whose API key it holds.
+func (r *CustomerReconciler) customersUsingSecret(ctx context.Context, o client.Object) []reconcile.Request {
+	var list crmv1alpha1.CustomerList
+	if err := r.List(ctx, &list, client.MatchingFields{indexSecret: o.GetNamespace() + "/" + o.GetName()}); err != nil {
+		return nil
+	}
+	reqs := make([]reconcile.Request, 0, len(list.Items))
+	for _, c := range list.Items {
+		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&c)})
+	}
+	return reqs
+}
+
+// createdOrDeleted passes only the creation and deletion of objects.
+func createdOrDeleted() predicate.Predicate {
+	return predicate.Funcs{
+		CreateFunc:  func(event.CreateEvent) bool { return true },
+		DeleteFunc:  func(event.DeleteEvent) bool { return true },
+		UpdateFunc:  func(event.UpdateEvent) bool { return false },
+		GenericFunc: func(event.GenericEvent) bool { return false },
+	}
+}
+
+func keyOf(c *crmv1alpha1.Customer) types.NamespacedName {
+	return types.NamespacedName{Namespace: c.Namespace, Name: c.Name}
+}

@@ -1,0 +1,143 @@
+package controller
+
+import (
+	"strconv"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	crmv1alpha1 "github.com/tiquo-operator/tiquo-operator/api/v1alpha1"
+	"github.com/tiquo-operator/tiquo-operator/internal/tiquo"
+)
+
+// setStatus writes an outcome into c's status: the observed read-only fields and the
+// Ready, Reconciling and Stalled conditions, each for the current generation.
+// status.observedGeneration moves only when the generation reached a final state.
+func (r *CustomerReconciler) setStatus(c *crmv1alpha1.Customer, out outcome) {
+	st := &c.Status
+	if out.live != nil {
+		observe(st, out.live)
+	}
+	gen := c.Generation
+	switch out.kind {
+	case synced:
+		wasSynced := isReadyAt(c, gen)
+		setConditions(c, metav1.ConditionTrue, out.reason, out.message, false, false)
+		st.ObservedGeneration = gen
+		if out.patched != nil {
+			st.LastPatchedFields = out.patched
+		}
+		if out.patched != nil || !wasSynced {
+			st.LastSyncTime = &metav1.Time{Time: r.now().Truncate(time.Second)}
+		}
+	case terminal:
+		setConditions(c, metav1.ConditionFalse, out.reason, out.message, false, true)
+		st.ObservedGeneration = gen
+	case transient:
+		if isReadyAt(c, gen) && r.now().Sub(r.failingSince(c)) < r.TransientGracePeriod {
+			// A routine resync of an object that was in sync failed: keep Ready as it was,
+			// so that GitOps tools do not flap. Events and metrics record the failure.
+			return
+		}
+		setConditions(c, metav1.ConditionFalse, out.reason, out.message, true, false)
+	}
+}
+
+// failingSince returns when the current run of transient failures began.
+func (r *CustomerReconciler) failingSince(c *crmv1alpha1.Customer) time.Time {
+	r.schedule.mu.Lock()
+	defer r.schedule.mu.Unlock()
+	if e, ok := r.schedule.items[keyOf(c)]; ok && e.failures > 0 {
+		return e.firstFailure
+	}
+	return r.now()
+}
+
+// setConditions sets Ready to ready with reason and message, and Reconciling and Stalled to
+// the given truth, all for the current generation.
+func setConditions(c *crmv1alpha1.Customer, ready metav1.ConditionStatus, reason, message string,
+	reconciling, stalled bool) {
+	set := func(t string, s metav1.ConditionStatus, reason, message string) {
+		meta.SetStatusCondition(&c.Status.Conditions, metav1.Condition{
+			Type: t, Status: s, Reason: reason, Message: message, ObservedGeneration: c.Generation,
+		})
+	}
+	set(crmv1alpha1.ConditionReady, ready, reason, message)
+	if reconciling {
+		set(crmv1alpha1.ConditionReconciling, metav1.ConditionTrue, reason, message)
+	} else {
+		set(crmv1alpha1.ConditionReconciling, metav1.ConditionFalse, reason, "")
+	}
+	if stalled {
+		set(crmv1alpha1.ConditionStalled, metav1.ConditionTrue, reason, message)
+	} else {
+		set(crmv1alpha1.ConditionStalled, metav1.ConditionFalse, reason, "")
+	}
+}
+
+// isReadyAt reports whether c was Ready=True for generation gen.
+func isReadyAt(c *crmv1alpha1.Customer, gen int64) bool {
+	cond := meta.FindStatusCondition(c.Status.Conditions, crmv1alpha1.ConditionReady)
+	return cond != nil && cond.Status == metav1.ConditionTrue && cond.ObservedGeneration == gen
+}
+
+// readyReason returns the reason of the Ready condition, or "".
+func readyReason(c *crmv1alpha1.Customer) string {
+	if cond := meta.FindStatusCondition(c.Status.Conditions, crmv1alpha1.ConditionReady); cond != nil {
+		return cond.Reason
+	}
+	return ""
+}
+
+// observe copies the read-only fields of the live record into status. Personal data
+// (names, email, phone, address, notes) is never copied.
+func observe(st *crmv1alpha1.CustomerStatus, live *tiquo.Customer) {
+	st.LoyaltyPoints = new(live.LoyaltyPoints)
+	st.VisitCount = new(live.VisitCount)
+	st.TotalSpent = formatAmount(live.TotalSpent)
+	st.CreatedAt = metaTime(live.CreatedAt)
+	st.UpdatedAt = metaTime(live.UpdatedAt)
+	st.LastVisit = metaTime(live.LastVisit)
+}
+
+// formatAmount renders a money amount with two decimals, as Tiquo shows it ("2500.00").
+func formatAmount(v float64) string {
+	return strconv.FormatFloat(v, 'f', 2, 64)
+}
+
+func metaTime(t *time.Time) *metav1.Time {
+	if t == nil {
+		return nil
+	}
+	return &metav1.Time{Time: t.UTC().Truncate(time.Second)}
+}
+
+// emitEvents records real changes only: a PATCH (Patched for a new spec, DriftCorrected when
+// the record had drifted from a spec already in sync), a Warning on entering a terminal
+// reason, and a Warning for each transient failure. An in-sync resync emits nothing.
+func (r *CustomerReconciler) emitEvents(before, after *crmv1alpha1.Customer, out outcome) {
+	if r.Recorder == nil {
+		return
+	}
+	switch out.kind {
+	case synced:
+		if len(out.patched) == 0 {
+			return
+		}
+		fields := strings.Join(out.patched, ", ")
+		if isReadyAt(before, after.Generation) {
+			r.Recorder.Eventf(after, nil, "Normal", "DriftCorrected", "Patch",
+				"The Tiquo record changed outside Git and was put back: %s", fields)
+		} else {
+			r.Recorder.Eventf(after, nil, "Normal", "Patched", "Patch", "Patched %s", fields)
+		}
+	case terminal:
+		if readyReason(before) != out.reason || before.Status.ObservedGeneration != after.Generation {
+			r.Recorder.Eventf(after, nil, "Warning", out.reason, "Sync", "%s", out.message)
+		}
+	case transient:
+		r.Recorder.Eventf(after, nil, "Warning", out.reason, "Sync", "%s", out.message)
+	}
+}
