@@ -27,6 +27,7 @@ import (
 
 	crmv1alpha1 "github.com/tiquo-operator/tiquo-operator/api/v1alpha1"
 	"github.com/tiquo-operator/tiquo-operator/internal/controller"
+	"github.com/tiquo-operator/tiquo-operator/internal/logging"
 	"github.com/tiquo-operator/tiquo-operator/internal/tiquo"
 	"github.com/tiquo-operator/tiquo-operator/internal/version"
 )
@@ -124,7 +125,9 @@ func main() {
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
 
-	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
+	// Whatever --zap-log-level asks for, nothing above logging.MaxVerbosity is written:
+	// client-go logs Customer bodies, which hold personal data, at higher levels.
+	ctrl.SetLogger(logging.CapVerbosity(zap.New(zap.UseFlagOptions(&opts))))
 
 	defaultSecret, err := op.validate()
 	if err != nil {
