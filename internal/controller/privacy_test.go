@@ -83,4 +83,3 @@ func TestNoPersonalDataOrKeysLeak(t *testing.T) {
 		}
 	}
 }
-
