@@ -50,6 +50,11 @@ fmt: ## Run go fmt against code.
 vet: ## Run go vet against code.
 	go vet ./...
 
+.PHONY: demo
+demo: manifests build setup-envtest ## Run the operator locally: control plane, Tiquo sandbox, manager, sample Customers (Ctrl-C stops all).
+	go build -o bin/tiquo-demo ./hack/demo
+	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" bin/tiquo-demo
+
 .PHONY: test
 test: manifests generate fmt vet setup-envtest ## Run all tests against a real kube-apiserver and etcd (built and cached on first use).
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go test ./... -count=1 -timeout 30m -coverprofile cover.out
@@ -78,8 +83,9 @@ lint-config: golangci-lint ## Verify the golangci-lint configuration.
 ##@ Build
 
 .PHONY: build
-build: manifests generate fmt vet ## Build the manager binary.
+build: manifests generate fmt vet ## Build the manager and the Tiquo sandbox binaries.
 	go build -ldflags "$(LDFLAGS)" -o bin/manager ./cmd/manager
+	go build -o bin/tiquo-sandbox ./cmd/tiquo-sandbox
 
 .PHONY: run
 run: manifests generate fmt vet ## Run the manager from your host against the cluster in your kubeconfig.

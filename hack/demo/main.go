@@ -1,0 +1,261 @@
+// Command demo shows tiquo-operator at work on one machine with nothing but Go: it starts a
+// local kube-apiserver and etcd (the binaries hack/setup-envtest.sh builds), the Tiquo sandbox
+// seeded from hack/demo/customers.json, and the real manager binary; applies the sample
+// Customers; and prints them as they settle, with the PATCH bodies Tiquo received. It runs
+// until interrupted, then stops everything it started and exits 0.
+//
+// With TIQUO_BASE_URL and TIQUO_API_KEY set it talks to that Tiquo instead of the sandbox.
+//
+// Run it with `make demo`.
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/tiquo-operator/tiquo-operator/internal/sandbox"
+)
+
+const (
+	demoKey         = "sk_test_demo"
+	secretNamespace = "tiquo-system"
+	secretName      = "tiquo-api-key"
+	sampleNamespace = "default"
+)
+
+func main() {
+	var o options
+	flag.StringVar(&o.manager, "manager", "bin/manager", "The manager binary to run.")
+	flag.StringVar(&o.workDir, "work-dir", "bin/demo", "Where to write the kubeconfig and the manager's log.")
+	flag.StringVar(&o.seed, "seed", "hack/demo/customers.json", "The sandbox's seed file.")
+	flag.StringVar(&o.samples, "samples", "config/samples", "The kustomization of sample Customers to apply.")
+	flag.StringVar(&o.crds, "crds", "config/crd/bases", "The CRD directory.")
+	flag.DurationVar(&o.settle, "settle-timeout", time.Minute, "How long to wait for the samples to settle.")
+	flag.Parse()
+	o.assets = os.Getenv("KUBEBUILDER_ASSETS")
+	o.baseURL, o.apiKey = os.Getenv("TIQUO_BASE_URL"), os.Getenv("TIQUO_API_KEY")
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, o, os.Stdout); err != nil {
+		fmt.Fprintln(os.Stderr, "demo:", err)
+		os.Exit(1)
+	}
+}
+
+type options struct {
+	manager, workDir, seed, samples, crds, assets string
+	baseURL, apiKey                               string
+	settle                                        time.Duration
+}
+
+func run(ctx context.Context, o options, out io.Writer) (err error) {
+	if o.assets == "" {
+		return errors.New("KUBEBUILDER_ASSETS is not set; run `make demo`, which builds the control plane")
+	}
+	if (o.baseURL == "") != (o.apiKey == "") {
+		return errors.New("set both TIQUO_BASE_URL and TIQUO_API_KEY to use a real Tiquo, or neither for the sandbox")
+	}
+	if err := os.MkdirAll(o.workDir, 0o755); err != nil {
+		return err
+	}
+	say := func(format string, args ...any) { fmt.Fprintf(out, "==> "+format+"\n", args...) }
+
+	say("Starting etcd and kube-apiserver from %s", o.assets)
+	env := &envtest.Environment{
+		CRDDirectoryPaths:     []string{o.crds},
+		ErrorIfCRDPathMissing: true,
+		BinaryAssetsDirectory: o.assets,
+	}
+	cfg, err := env.Start()
+	if err != nil {
+		return fmt.Errorf("start control plane: %w", err)
+	}
+	defer func() {
+		say("Stopping kube-apiserver and etcd")
+		if stopErr := env.Stop(); stopErr != nil && err == nil {
+			err = stopErr
+		}
+	}()
+	user, err := env.ControlPlane.AddUser(envtest.User{Name: "demo-admin", Groups: []string{"system:masters"}}, nil)
+	if err != nil {
+		return err
+	}
+	kubeconfig := filepath.Join(o.workDir, "kubeconfig")
+	raw, err := user.KubeConfig()
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(kubeconfig, raw, 0o600); err != nil {
+		return err
+	}
+	kubectl := func(args ...string) (string, error) {
+		cmd := exec.CommandContext(ctx, filepath.Join(o.assets, "kubectl"), append([]string{"--kubeconfig", kubeconfig}, args...)...)
+		b, err := cmd.CombinedOutput()
+		return string(b), err
+	}
+
+	baseURL, apiKey := o.baseURL, o.apiKey
+	var sb *sandbox.Server
+	if baseURL == "" {
+		seed, err := readSeed(o.seed)
+		if err != nil {
+			return err
+		}
+		sb = sandbox.NewServer(sandbox.Options{Keys: map[string][]string{demoKey: {sandbox.ScopeRead, sandbox.ScopeWrite}}})
+		defer sb.Close()
+		for _, c := range seed {
+			sb.PutCustomer(c)
+		}
+		baseURL, apiKey = sb.URL, demoKey
+		say("Tiquo sandbox at %s with %d customers from %s", baseURL, len(seed), o.seed)
+	} else {
+		say("Using the Tiquo API at %s", baseURL)
+	}
+
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: secretNamespace}}, metav1.CreateOptions{}); err != nil {
+		return err
+	}
+	if _, err := cs.CoreV1().Secrets(secretNamespace).Create(ctx, &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: secretName},
+		StringData: map[string]string{"apiKey": apiKey},
+	}, metav1.CreateOptions{}); err != nil {
+		return err
+	}
+	say("Created the API key Secret %s/%s", secretNamespace, secretName)
+
+	mgr, err := startManager(o, kubeconfig, baseURL)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		say("Stopping the manager")
+		if stopErr := mgr.stop(); stopErr != nil && err == nil {
+			err = stopErr
+		}
+	}()
+	say("Manager started (pid %d), logging to %s", mgr.cmd.Process.Pid, mgr.logPath)
+
+	if outText, err := kubectl("apply", "-n", sampleNamespace, "-k", o.samples); err != nil {
+		return fmt.Errorf("apply samples: %v\n%s", err, outText)
+	} else {
+		say("Applied the samples in %s:\n%s", o.samples, strings.TrimRight(outText, "\n"))
+	}
+
+	settled := watchCustomers(ctx, out, kubectl, o.settle, mgr)
+	if !settled && ctx.Err() == nil {
+		say("The samples did not all settle within %s; see %s", o.settle, mgr.logPath)
+	}
+	if sb != nil {
+		printPatches(out, sb)
+	}
+	say("The control plane keeps running. In another terminal:\n\n    export KUBECONFIG=%s\n    %s get customers -A\n    %s describe customer jane-smith\n\nPress Ctrl-C to stop everything.",
+		kubeconfig, filepath.Join(o.assets, "kubectl"), filepath.Join(o.assets, "kubectl"))
+	select {
+	case <-ctx.Done():
+		fmt.Fprintln(out)
+	case <-mgr.done:
+		return fmt.Errorf("the manager exited: %v; see %s", mgr.exitErr, mgr.logPath)
+	}
+	return nil
+}
+
+// watchCustomers prints `kubectl get customers` whenever a Customer's readiness changes,
+// until every Customer reports a Ready condition for its current generation or the timeout
+// passes. It reports whether they all settled.
+func watchCustomers(ctx context.Context, out io.Writer, kubectl func(...string) (string, error),
+	timeout time.Duration, mgr *process) bool {
+	deadline := time.After(timeout)
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	last := ""
+	for {
+		// One line per Customer: name, generation, Ready's generation and reason.
+		state, err := kubectl("get", "customers", "-n", sampleNamespace, "-o",
+			`jsonpath={range .items[*]}{.metadata.name} {.metadata.generation} {.status.conditions[?(@.type=="Ready")].observedGeneration} {.status.conditions[?(@.type=="Ready")].reason}{"\n"}{end}`)
+		if err == nil && state != last {
+			last = state
+			if table, err := kubectl("get", "customers", "-n", sampleNamespace); err == nil {
+				fmt.Fprintf(out, "\n$ kubectl get customers\n%s", table)
+			}
+			if settled(state) {
+				fmt.Fprintln(out)
+				return true
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-mgr.done:
+			return false
+		case <-deadline:
+			return false
+		case <-tick.C:
+		}
+	}
+}
+
+// settled reports whether every line of state shows a Ready reason for the current generation.
+func settled(state string) bool {
+	lines := strings.Split(strings.TrimSpace(state), "\n")
+	for _, l := range lines {
+		f := strings.Fields(l)
+		if len(f) != 4 || f[1] != f[2] {
+			return false
+		}
+	}
+	return len(lines) > 0 && lines[0] != ""
+}
+
+// printPatches shows the bodies of the PATCHes the sandbox received.
+func printPatches(out io.Writer, sb *sandbox.Server) {
+	fmt.Fprintln(out, "==> PATCH requests Tiquo received:")
+	n := 0
+	for _, r := range sb.Requests() {
+		if r.Method != "PATCH" {
+			continue
+		}
+		n++
+		var body bytes.Buffer
+		if err := json.Compact(&body, r.Body); err != nil {
+			body.Write(r.Body)
+		}
+		fmt.Fprintf(out, "    PATCH %s %s -> %d\n", r.Path, body.String(), r.Status)
+	}
+	if n == 0 {
+		fmt.Fprintln(out, "    (none)")
+	}
+}
+
+func readSeed(path string) ([]sandbox.Customer, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var seed []sandbox.Customer
+	if err := json.Unmarshal(b, &seed); err != nil {
+		return nil, fmt.Errorf("seed %s: %w", path, err)
+	}
+	return seed, nil
+}
