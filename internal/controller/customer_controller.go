@@ -51,6 +51,7 @@ type CustomerReconciler struct {
 
 	keys     *keyStore
 	schedule *schedule
+	fleet    *fleet
 	now      func() time.Time
 }
 
@@ -66,6 +67,7 @@ func (r *CustomerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 		if apierrors.IsNotFound(err) {
 			// Deleting a Customer leaves the Tiquo record untouched.
 			r.schedule.forget(req.NamespacedName)
+			r.fleet.forget(req.NamespacedName)
 			return ctrl.Result{}, nil
 		}
 		return ctrl.Result{}, err
@@ -74,6 +76,7 @@ func (r *CustomerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 		return ctrl.Result{}, nil
 	}
 
+	r.fleet.observe(req.NamespacedName, c.Generation, r.now())
 	out, wait := r.sync(ctx, &c)
 	if wait > 0 {
 		// Tiquo must not be called yet for this generation; nothing new to report.
@@ -87,6 +90,7 @@ func (r *CustomerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 		}
 	}
 	r.emitEvents(before, &c, out)
+	r.record(before, &c, out)
 	return r.next(out), nil
 }
 
@@ -238,6 +242,24 @@ func (r *CustomerReconciler) othersManaging(ctx context.Context, c *crmv1alpha1.
 	}
 	slices.Sort(others)
 	return others, nil
+}
+
+// record updates the metrics with an outcome.
+func (r *CustomerReconciler) record(before, after *crmv1alpha1.Customer, out outcome) {
+	key := client.ObjectKeyFromObject(after)
+	r.fleet.report(key, readyReason(after), isReadyAt(after, after.Generation), r.now())
+	switch {
+	case out.kind == transient:
+		transientFailuresTotal.WithLabelValues(out.reason).Inc()
+	case out.kind == synced && len(out.patched) > 0:
+		patchesTotal.Inc()
+		for _, f := range out.patched {
+			patchedFieldsTotal.WithLabelValues(f).Inc()
+		}
+		if isReadyAt(before, after.Generation) {
+			driftCorrectionsTotal.Inc()
+		}
+	}
 }
 
 // next says when to reconcile again: routine rechecks at low priority, so that changes to

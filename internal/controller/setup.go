@@ -90,6 +90,7 @@ func (r *CustomerReconciler) setDefaults(mgr ctrl.Manager) {
 	}
 	r.keys = newKeyStore(r.Client, r.APIReader)
 	r.schedule = newSchedule()
+	r.fleet = newFleet()
 	if r.now == nil {
 		r.now = time.Now
 	}
