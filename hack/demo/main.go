@@ -28,6 +28,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/tiquo-operator/tiquo-operator/internal/sandbox"
@@ -79,14 +80,9 @@ func run(ctx context.Context, o options, out io.Writer) (err error) {
 	say := func(format string, args ...any) { fmt.Fprintf(out, "==> "+format+"\n", args...) }
 
 	say("Starting etcd and kube-apiserver from %s", o.assets)
-	env := &envtest.Environment{
-		CRDDirectoryPaths:     []string{o.crds},
-		ErrorIfCRDPathMissing: true,
-		BinaryAssetsDirectory: o.assets,
-	}
-	cfg, err := env.Start()
+	env, cfg, kubeconfig, err := startControlPlane(o)
 	if err != nil {
-		return fmt.Errorf("start control plane: %w", err)
+		return err
 	}
 	defer func() {
 		say("Stopping kube-apiserver and etcd")
@@ -94,53 +90,23 @@ func run(ctx context.Context, o options, out io.Writer) (err error) {
 			err = stopErr
 		}
 	}()
-	user, err := env.ControlPlane.AddUser(envtest.User{Name: "demo-admin", Groups: []string{"system:masters"}}, nil)
-	if err != nil {
-		return err
-	}
-	kubeconfig := filepath.Join(o.workDir, "kubeconfig")
-	raw, err := user.KubeConfig()
-	if err != nil {
-		return err
-	}
-	if err := os.WriteFile(kubeconfig, raw, 0o600); err != nil {
-		return err
-	}
 	kubectl := func(args ...string) (string, error) {
 		cmd := exec.CommandContext(ctx, filepath.Join(o.assets, "kubectl"), append([]string{"--kubeconfig", kubeconfig}, args...)...)
 		b, err := cmd.CombinedOutput()
 		return string(b), err
 	}
 
-	baseURL, apiKey := o.baseURL, o.apiKey
-	var sb *sandbox.Server
-	if baseURL == "" {
-		seed, err := readSeed(o.seed)
-		if err != nil {
-			return err
-		}
-		sb = sandbox.NewServer(sandbox.Options{Keys: map[string][]string{demoKey: {sandbox.ScopeRead, sandbox.ScopeWrite}}})
-		defer sb.Close()
-		for _, c := range seed {
-			sb.PutCustomer(c)
-		}
-		baseURL, apiKey = sb.URL, demoKey
-		say("Tiquo sandbox at %s with %d customers from %s", baseURL, len(seed), o.seed)
-	} else {
-		say("Using the Tiquo API at %s", baseURL)
-	}
-
-	cs, err := kubernetes.NewForConfig(cfg)
+	sb, baseURL, apiKey, err := startTiquo(o)
 	if err != nil {
 		return err
 	}
-	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: secretNamespace}}, metav1.CreateOptions{}); err != nil {
-		return err
+	if sb != nil {
+		defer sb.Close()
+		say("Tiquo sandbox at %s with the customers of %s", baseURL, o.seed)
+	} else {
+		say("Using the Tiquo API at %s", baseURL)
 	}
-	if _, err := cs.CoreV1().Secrets(secretNamespace).Create(ctx, &corev1.Secret{
-		ObjectMeta: metav1.ObjectMeta{Name: secretName},
-		StringData: map[string]string{"apiKey": apiKey},
-	}, metav1.CreateOptions{}); err != nil {
+	if err := createKeySecret(ctx, cfg, apiKey); err != nil {
 		return err
 	}
 	say("Created the API key Secret %s/%s", secretNamespace, secretName)
@@ -157,11 +123,11 @@ func run(ctx context.Context, o options, out io.Writer) (err error) {
 	}()
 	say("Manager started (pid %d), logging to %s", mgr.cmd.Process.Pid, mgr.logPath)
 
-	if outText, err := kubectl("apply", "-n", sampleNamespace, "-k", o.samples); err != nil {
-		return fmt.Errorf("apply samples: %v\n%s", err, outText)
-	} else {
-		say("Applied the samples in %s:\n%s", o.samples, strings.TrimRight(outText, "\n"))
+	outText, err := kubectl("apply", "-n", sampleNamespace, "-k", o.samples)
+	if err != nil {
+		return fmt.Errorf("apply samples: %w\n%s", err, outText)
 	}
+	say("Applied the samples in %s:\n%s", o.samples, strings.TrimRight(outText, "\n"))
 
 	settled := watchCustomers(ctx, out, kubectl, o.settle, mgr)
 	if !settled && ctx.Err() == nil {
@@ -176,7 +142,7 @@ func run(ctx context.Context, o options, out io.Writer) (err error) {
 	case <-ctx.Done():
 		fmt.Fprintln(out)
 	case <-mgr.done:
-		return fmt.Errorf("the manager exited: %v; see %s", mgr.exitErr, mgr.logPath)
+		return fmt.Errorf("the manager exited: %w; see %s", mgr.exitErr, mgr.logPath)
 	}
 	return nil
 }
@@ -246,6 +212,66 @@ func printPatches(out io.Writer, sb *sandbox.Server) {
 	if n == 0 {
 		fmt.Fprintln(out, "    (none)")
 	}
+}
+
+// startControlPlane starts etcd and kube-apiserver with the CRD installed, and writes a
+// kubeconfig for an administrator into the work directory.
+func startControlPlane(o options) (*envtest.Environment, *rest.Config, string, error) {
+	env := &envtest.Environment{
+		CRDDirectoryPaths:     []string{o.crds},
+		ErrorIfCRDPathMissing: true,
+		BinaryAssetsDirectory: o.assets,
+	}
+	cfg, err := env.Start()
+	if err != nil {
+		return nil, nil, "", fmt.Errorf("start control plane: %w", err)
+	}
+	kubeconfig := filepath.Join(o.workDir, "kubeconfig")
+	user, err := env.ControlPlane.AddUser(envtest.User{Name: "demo-admin", Groups: []string{"system:masters"}}, nil)
+	if err == nil {
+		var raw []byte
+		if raw, err = user.KubeConfig(); err == nil {
+			err = os.WriteFile(kubeconfig, raw, 0o600)
+		}
+	}
+	if err != nil {
+		_ = env.Stop()
+		return nil, nil, "", fmt.Errorf("write kubeconfig: %w", err)
+	}
+	return env, cfg, kubeconfig, nil
+}
+
+// startTiquo starts the sandbox seeded from o.seed, unless o names a real Tiquo. It returns
+// the sandbox (nil for a real Tiquo), the base URL and the API key to use.
+func startTiquo(o options) (*sandbox.Server, string, string, error) {
+	if o.baseURL != "" {
+		return nil, o.baseURL, o.apiKey, nil
+	}
+	seed, err := readSeed(o.seed)
+	if err != nil {
+		return nil, "", "", err
+	}
+	sb := sandbox.NewServer(sandbox.Options{Keys: map[string][]string{demoKey: {sandbox.ScopeRead, sandbox.ScopeWrite}}})
+	for _, c := range seed {
+		sb.PutCustomer(c)
+	}
+	return sb, sb.URL, demoKey, nil
+}
+
+// createKeySecret stores the API key in the Secret the manager uses by default.
+func createKeySecret(ctx context.Context, cfg *rest.Config, apiKey string) error {
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	if _, err := cs.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: secretNamespace}}, metav1.CreateOptions{}); err != nil {
+		return err
+	}
+	_, err = cs.CoreV1().Secrets(secretNamespace).Create(ctx, &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Name: secretName},
+		StringData: map[string]string{"apiKey": apiKey},
+	}, metav1.CreateOptions{})
+	return err
 }
 
 func readSeed(path string) ([]sandbox.Customer, error) {
