@@ -1,0 +1,450 @@
+package controller_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/cel-go/cel"
+	"github.com/google/cel-go/common/types"
+	"github.com/google/cel-go/ext"
+	lua "github.com/yuin/gopher-lua"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	crmv1alpha1 "github.com/tiquo-operator/tiquo-operator/api/v1alpha1"
+	"github.com/tiquo-operator/tiquo-operator/internal/sandbox"
+)
+
+// The health checks for Argo CD (config/argocd) and Flux (config/flux) are evaluated here the
+// way those tools evaluate them, against Customers exactly as the API server serves them after
+// the real controller reconciled them against the sandbox.
+
+var (
+	repoRoot        = filepath.Join("..", "..")
+	luaScriptPath   = filepath.Join(repoRoot, "config", "argocd", "customer-health.lua")
+	argoCDPatchPath = filepath.Join(repoRoot, "config", "argocd", "argocd-cm-patch.yaml")
+	fluxExprsPath   = filepath.Join(repoRoot, "config", "flux", "customer-healthcheck.yaml")
+	healthDocPath   = filepath.Join(repoRoot, "docs", "health.md")
+)
+
+const argoCDHealthKey = "resource.customizations.health.crm.tiquo.co_Customer"
+
+// healthState is a Customer in one state, with what each tool must make of it.
+type healthState struct {
+	name string
+	// obj is the Customer as JSON, as the API server serves it.
+	obj []byte
+	// argoCD is the hs.status the Lua script must return; argoCDMessage, when set, the
+	// hs.message.
+	argoCD, argoCDMessage string
+	// flux is the status Flux must compute: Current, Failed, InProgress, or Unknown when
+	// the expressions cannot be evaluated (kstatus reports an evaluation error as Unknown).
+	flux string
+}
+
+var (
+	healthStatesMu sync.Mutex
+	healthStates   []healthState
+)
+
+// customersInEveryState creates, once per test binary, Customers that the controller leaves
+// synced, stalled (NotFound) and waiting out an outage (APIUnavailable), and derives from
+// them the states the controller passes through between reconciles.
+func customersInEveryState(t *testing.T) []healthState {
+	t.Helper()
+	healthStatesMu.Lock()
+	defer healthStatesMu.Unlock()
+	if healthStates != nil {
+		return healthStates
+	}
+
+	ns := newNamespace(t)
+	id := uniqueID(t)
+	seed(t, id, nil)
+	synced := waitFor(t, create(t, ns, "synced", matchingSpec(id)), metav1.ConditionTrue, crmv1alpha1.ReasonSynced)
+	syncedJSON := served(t, synced)
+	notFound := waitFor(t, create(t, ns, "not-found", crmv1alpha1.CustomerSpec{CustomerID: id + "_missing"}),
+		metav1.ConditionFalse, crmv1alpha1.ReasonNotFound)
+	stalledMessage := condition(t, notFound, crmv1alpha1.ConditionStalled).Message
+	if stalledMessage == "" {
+		t.Fatalf("the NotFound Customer's Stalled condition has no message: %+v", notFound.Status.Conditions)
+	}
+
+	outageID := id + "_outage"
+	seed(t, outageID, nil)
+	withFaults(t, sandbox.Faults{ErrorRate: 1, ErrorStatus: http.StatusServiceUnavailable})
+	outage := waitFor(t, create(t, ns, "outage", matchingSpec(outageID)), metav1.ConditionFalse, crmv1alpha1.ReasonAPIUnavailable)
+	// The synced Customer's routine resyncs now fail too; that must not change its health.
+	eventually(t, 4*resyncInterval, func() error {
+		if count(statuses(id), http.StatusServiceUnavailable) == 0 {
+			return errorf("no failed resync of the synced Customer yet")
+		}
+		return nil
+	})
+	resyncFailing := waitFor(t, synced, metav1.ConditionTrue, crmv1alpha1.ReasonSynced)
+
+	notFoundJSON, outageJSON := served(t, notFound), served(t, outage)
+	healthStates = []healthState{
+		{name: "synced", obj: syncedJSON, argoCD: "Healthy", flux: "Current"},
+		{name: "synced, routine resync failing", obj: served(t, resyncFailing), argoCD: "Healthy", flux: "Current"},
+		{name: "not found", obj: notFoundJSON, argoCD: "Degraded", argoCDMessage: stalledMessage, flux: "Failed"},
+		{name: "API unavailable", obj: outageJSON, argoCD: "Progressing", flux: "InProgress"},
+		// As each object is between a spec change and the reconcile that observes it.
+		{name: "synced, generation bumped", obj: mutateJSON(t, syncedJSON, bumpGeneration),
+			argoCD: "Progressing", flux: "InProgress"},
+		{name: "not found, generation bumped", obj: mutateJSON(t, notFoundJSON, bumpGeneration),
+			argoCD: "Progressing", flux: "InProgress"},
+		{name: "API unavailable, generation bumped", obj: mutateJSON(t, outageJSON, bumpGeneration),
+			argoCD: "Progressing", flux: "InProgress"},
+		// spec.suspend does not exist yet; the Argo CD check already honours it. Flux has no
+		// Suspended status and goes by the conditions.
+		{name: "synced, suspended", obj: mutateJSON(t, syncedJSON, func(o map[string]any) {
+			o["spec"].(map[string]any)["suspend"] = true
+		}), argoCD: "Suspended", flux: "Current"},
+		{name: "not found, suspended", obj: mutateJSON(t, notFoundJSON, func(o map[string]any) {
+			o["spec"].(map[string]any)["suspend"] = true
+		}), argoCD: "Suspended", flux: "Failed"},
+		// Just created: the API server drops status on create and the operator has not yet
+		// written one.
+		{name: "no status yet", obj: mutateJSON(t, syncedJSON, func(o map[string]any) {
+			delete(o, "status")
+		}), argoCD: "Progressing", flux: "Unknown"},
+	}
+	return healthStates
+}
+
+// served returns the Customer as JSON, read back from the API server as an unstructured
+// object, the way Argo CD and Flux read it.
+func served(t *testing.T, c *crmv1alpha1.Customer) []byte {
+	t.Helper()
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(crmv1alpha1.GroupVersion.WithKind("Customer"))
+	if err := k8sClient.Get(context.Background(), client.ObjectKeyFromObject(c), u); err != nil {
+		t.Fatalf("get Customer %s: %v", c.Name, err)
+	}
+	b, err := u.MarshalJSON()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func mutateJSON(t *testing.T, obj []byte, mutate func(map[string]any)) []byte {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(obj, &m); err != nil {
+		t.Fatal(err)
+	}
+	mutate(m)
+	b, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func bumpGeneration(o map[string]any) {
+	md := o["metadata"].(map[string]any)
+	md["generation"] = md["generation"].(float64) + 1
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+// argoCDScript returns the Lua script from the argocd-cm patch, after checking that it is
+// exactly config/argocd/customer-health.lua.
+func argoCDScript(t *testing.T) string {
+	t.Helper()
+	var cm corev1.ConfigMap
+	if err := yaml.UnmarshalStrict([]byte(readFile(t, argoCDPatchPath)), &cm); err != nil {
+		t.Fatalf("%s: %v", argoCDPatchPath, err)
+	}
+	if cm.Kind != "ConfigMap" || cm.Name != "argocd-cm" {
+		t.Errorf("%s patches %s %q, want the ConfigMap argocd-cm", argoCDPatchPath, cm.Kind, cm.Name)
+	}
+	script, ok := cm.Data[argoCDHealthKey]
+	if !ok {
+		t.Fatalf("%s has no data key %s", argoCDPatchPath, argoCDHealthKey)
+	}
+	if want := readFile(t, luaScriptPath); script != want {
+		t.Fatalf("the script in %s differs from %s; embed the .lua file verbatim, indented by four spaces, "+
+			"under the key %s", argoCDPatchPath, luaScriptPath, argoCDHealthKey)
+	}
+	return script
+}
+
+func TestArgoCDLuaHealthCheck(t *testing.T) {
+	script := argoCDScript(t)
+	for _, st := range customersInEveryState(t) {
+		var obj map[string]any
+		if err := json.Unmarshal(st.obj, &obj); err != nil {
+			t.Fatal(err)
+		}
+		status, message, err := runArgoCDHealth(script, obj)
+		if err != nil {
+			t.Errorf("%s: %v", st.name, err)
+			continue
+		}
+		t.Logf("%s: %s: %s", st.name, status, message)
+		if status != st.argoCD {
+			t.Errorf("%s: hs.status = %q, want %q (message %q)", st.name, status, st.argoCD, message)
+		}
+		if message == "" {
+			t.Errorf("%s: hs.message is empty", st.name)
+		}
+		if st.argoCDMessage != "" && message != st.argoCDMessage {
+			t.Errorf("%s: hs.message = %q, want the Stalled condition's message %q", st.name, message, st.argoCDMessage)
+		}
+	}
+}
+
+// argoCDHealthStatuses are the health statuses Argo CD accepts from a health script.
+var argoCDHealthStatuses = map[string]bool{
+	"Healthy": true, "Progressing": true, "Degraded": true, "Suspended": true, "Missing": true, "Unknown": true,
+}
+
+// runArgoCDHealth runs a health script the way Argo CD does: the object, decoded from JSON
+// into a map, becomes the Lua table in the global obj, and the script returns a table with
+// status and message. Only the base, table, string and math libraries are opened.
+func runArgoCDHealth(script string, obj map[string]any) (status, message string, err error) {
+	l := lua.NewState(lua.Options{SkipOpenLibs: true})
+	defer l.Close()
+	for _, lib := range []struct {
+		name string
+		open lua.LGFunction
+	}{{lua.BaseLibName, lua.OpenBase}, {lua.TabLibName, lua.OpenTable}, {lua.StringLibName, lua.OpenString},
+		{lua.MathLibName, lua.OpenMath}} {
+		if err := l.CallByParam(lua.P{Fn: l.NewFunction(lib.open), NRet: 0, Protect: true}, lua.LString(lib.name)); err != nil {
+			return "", "", err
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	l.SetContext(ctx)
+
+	value, err := toLua(l, obj)
+	if err != nil {
+		return "", "", err
+	}
+	l.SetGlobal("obj", value)
+	if err := l.DoString(script); err != nil {
+		return "", "", err
+	}
+	hs, ok := l.Get(-1).(*lua.LTable)
+	if !ok {
+		return "", "", fmt.Errorf("the script returned %s, want a table", l.Get(-1).Type())
+	}
+	s, ok := hs.RawGetString("status").(lua.LString)
+	if !ok || !argoCDHealthStatuses[string(s)] {
+		return "", "", fmt.Errorf("hs.status is %v, not a health status Argo CD knows", hs.RawGetString("status"))
+	}
+	switch m := hs.RawGetString("message").(type) {
+	case lua.LString:
+		message = string(m)
+	case *lua.LNilType:
+	default:
+		return "", "", fmt.Errorf("hs.message is a %s, want a string", m.Type())
+	}
+	return string(s), message, nil
+}
+
+// toLua converts a value decoded from JSON into Lua values: objects and arrays become tables,
+// numbers Lua numbers, null nil.
+func toLua(l *lua.LState, v any) (lua.LValue, error) {
+	switch v := v.(type) {
+	case nil:
+		return lua.LNil, nil
+	case bool:
+		return lua.LBool(v), nil
+	case string:
+		return lua.LString(v), nil
+	case float64:
+		return lua.LNumber(v), nil
+	case []any:
+		tbl := l.CreateTable(len(v), 0)
+		for _, item := range v {
+			lv, err := toLua(l, item)
+			if err != nil {
+				return nil, err
+			}
+			tbl.Append(lv)
+		}
+		return tbl, nil
+	case map[string]any:
+		tbl := l.CreateTable(0, len(v))
+		for k, item := range v {
+			lv, err := toLua(l, item)
+			if err != nil {
+				return nil, err
+			}
+			tbl.RawSetString(k, lv)
+		}
+		return tbl, nil
+	}
+	return nil, fmt.Errorf("cannot convert %T to Lua", v)
+}
+
+// fluxHealthCheck is one entry of a Flux Kustomization's spec.healthCheckExprs.
+type fluxHealthCheck struct {
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+	InProgress string `json:"inProgress,omitempty"`
+	Failed     string `json:"failed,omitempty"`
+	Current    string `json:"current"`
+}
+
+// customerHealthCheck returns the Customer entry of config/flux/customer-healthcheck.yaml.
+func customerHealthCheck(t *testing.T) fluxHealthCheck {
+	t.Helper()
+	var checks []fluxHealthCheck
+	if err := yaml.UnmarshalStrict([]byte(readFile(t, fluxExprsPath)), &checks); err != nil {
+		t.Fatalf("%s: %v", fluxExprsPath, err)
+	}
+	if len(checks) != 1 {
+		t.Fatalf("%s has %d entries, want one for Customer", fluxExprsPath, len(checks))
+	}
+	hc := checks[0]
+	if hc.APIVersion != crmv1alpha1.GroupVersion.String() || hc.Kind != "Customer" {
+		t.Fatalf("%s is for %s %s, want %s Customer", fluxExprsPath, hc.APIVersion, hc.Kind, crmv1alpha1.GroupVersion)
+	}
+	if hc.Current == "" || hc.InProgress == "" || hc.Failed == "" {
+		t.Fatalf("%s must set current, inProgress and failed: %+v", fluxExprsPath, hc)
+	}
+	return hc
+}
+
+func TestFluxHealthCheckExprs(t *testing.T) {
+	eval, err := newFluxEvaluator(customerHealthCheck(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, st := range customersInEveryState(t) {
+		u := &unstructured.Unstructured{}
+		if err := u.UnmarshalJSON(st.obj); err != nil {
+			t.Fatal(err)
+		}
+		got, err := eval(u)
+		if err != nil {
+			t.Logf("%s: %v", st.name, err)
+			got = "Unknown"
+		}
+		t.Logf("%s: %s", st.name, got)
+		if got != st.flux {
+			t.Errorf("%s: Flux status %s, want %s (err %v)", st.name, got, st.flux, err)
+		}
+	}
+}
+
+// newFluxEvaluator mimics Flux's CEL status evaluator (fluxcd/pkg runtime/cel): each
+// expression is parsed, not type-checked, in Flux's CEL environment and evaluated with the
+// object's top-level fields (apiVersion, kind, metadata, spec, status) as variables.
+// An object whose status.observedGeneration differs from metadata.generation is InProgress
+// without evaluating anything; then inProgress, failed and current are evaluated in that
+// order and the first that is true decides; none being true means InProgress.
+func newFluxEvaluator(hc fluxHealthCheck) (func(*unstructured.Unstructured) (string, error), error) {
+	env, err := cel.NewEnv(
+		cel.HomogeneousAggregateLiterals(),
+		cel.EagerlyValidateDeclarations(true),
+		cel.DefaultUTCTimeZone(true),
+		cel.CrossTypeNumericComparisons(true),
+		cel.OptionalTypes(),
+		ext.Strings(),
+		ext.Sets(),
+		ext.Encoders(),
+	)
+	if err != nil {
+		return nil, err
+	}
+	type step struct {
+		status string
+		prog   cel.Program
+	}
+	var steps []step
+	for _, e := range []struct{ status, expr string }{
+		{"InProgress", hc.InProgress}, {"Failed", hc.Failed}, {"Current", hc.Current},
+	} {
+		if e.expr == "" {
+			continue
+		}
+		ast, issues := env.Parse(e.expr)
+		if issues != nil && issues.Err() != nil {
+			return nil, fmt.Errorf("parse the %s expression: %w", e.status, issues.Err())
+		}
+		prog, err := env.Program(ast, cel.EvalOptions(cel.OptOptimize), cel.InterruptCheckFrequency(100))
+		if err != nil {
+			return nil, err
+		}
+		steps = append(steps, step{e.status, prog})
+	}
+	return func(u *unstructured.Unstructured) (string, error) {
+		obj := u.UnstructuredContent()
+		observed, ok, err := unstructured.NestedInt64(obj, "status", "observedGeneration")
+		if err != nil {
+			return "", err
+		}
+		if ok {
+			generation, ok, err := unstructured.NestedInt64(obj, "metadata", "generation")
+			if err != nil {
+				return "", err
+			}
+			if ok && observed != generation {
+				return "InProgress", nil
+			}
+		}
+		for _, s := range steps {
+			val, _, err := s.prog.ContextEval(context.Background(), obj)
+			if err != nil {
+				return "", fmt.Errorf("evaluate the %s expression: %w", s.status, err)
+			}
+			b, ok := val.(types.Bool)
+			if !ok {
+				return "", fmt.Errorf("the %s expression returned %v, want a bool", s.status, val)
+			}
+			if b {
+				return s.status, nil
+			}
+		}
+		return "InProgress", nil
+	}, nil
+}
+
+// TestHealthDocsShowTheChecks checks that docs/health.md shows the Argo CD script and the Flux
+// expressions exactly as config/ holds them.
+func TestHealthDocsShowTheChecks(t *testing.T) {
+	doc := readFile(t, healthDocPath)
+	if script := readFile(t, luaScriptPath); !strings.Contains(doc, "```lua\n"+script+"```\n") {
+		t.Errorf("%s does not show %s verbatim in a lua code block", healthDocPath, luaScriptPath)
+	}
+	// The list, without its comment header, as the healthCheckExprs of a Kustomization spec.
+	var list strings.Builder
+	for line := range strings.Lines(readFile(t, fluxExprsPath)) {
+		switch {
+		case strings.HasPrefix(line, "#"):
+		case strings.TrimSpace(line) == "":
+			list.WriteString(line)
+		default:
+			list.WriteString("  " + line)
+		}
+	}
+	if want := "  healthCheckExprs:\n" + list.String(); !strings.Contains(doc, want) {
+		t.Errorf("%s does not show the healthCheckExprs of %s; want it to contain\n%s", healthDocPath, fluxExprsPath, want)
+	}
+	argoCDScript(t)
+}
