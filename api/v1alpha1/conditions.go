@@ -13,6 +13,9 @@ const (
 	// ConditionStalled is True when the operator cannot make progress until something
 	// changes: the spec, the API key Secret, or the record in Tiquo.
 	ConditionStalled = "Stalled"
+	// ConditionSuspended is True while spec.suspend is true and the operator makes no calls
+	// to Tiquo for this Customer.
+	ConditionSuspended = "Suspended"
 )
 
 // Reasons carried by the conditions above. The Ready condition's reason is what
@@ -46,6 +49,11 @@ const (
 	// ReasonAPIUnavailable: Tiquo could not be reached or answered with a server error; the
 	// operator retries with capped exponential backoff.
 	ReasonAPIUnavailable = "APIUnavailable"
+	// ReasonDrifted: managementPolicy is Observe and the record differs from the spec in the
+	// fields status.pendingChanges names. It is information, not failure: nothing is patched.
+	ReasonDrifted = "Drifted"
+	// ReasonSuspended: spec.suspend is true.
+	ReasonSuspended = "Suspended"
 	// ReasonNonConvergent: Tiquo stores a different value than the one the operator sent for
 	// the named fields (it normalises them); the operator stops patching those fields for
 	// this generation. Write the spec in the form Tiquo stores.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -82,6 +83,8 @@ func TestAdmissionAcceptsValidCustomers(t *testing.T) {
 		"unicode names":             {CustomerID: "c9", FirstName: ptr.To("Zoë"), LastName: ptr.To("Ångström")},
 		"secret ref without key":    {CustomerID: "c10", APIKeySecretRef: &crmv1alpha1.SecretKeyReference{Name: "tiquo"}},
 		"marketing consent refused": {CustomerID: "c11", MarketingConsent: ptr.To(false)},
+		"gitops controls": {CustomerID: "c12", Suspend: true, ManagementPolicy: crmv1alpha1.ManagementPolicyObserve,
+			SyncInterval: &metav1.Duration{Duration: 90 * time.Second}},
 	}
 	i := 0
 	for name, spec := range cases {
@@ -191,6 +194,15 @@ func TestAdmissionRejectsInvalidCustomers(t *testing.T) {
 			spec: crmv1alpha1.CustomerSpec{CustomerID: "c",
 				APIKeySecretRef: &crmv1alpha1.SecretKeyReference{}},
 			field: "spec.apiKeySecretRef.name", want: "should be at least 1 chars long"},
+		"negative sync interval": {
+			spec:  crmv1alpha1.CustomerSpec{CustomerID: "c", SyncInterval: &metav1.Duration{Duration: -time.Second}},
+			field: "spec.syncInterval", want: "should match"},
+		"zero sync interval": {
+			spec:  crmv1alpha1.CustomerSpec{CustomerID: "c", SyncInterval: &metav1.Duration{}},
+			field: "spec.syncInterval", want: "syncInterval must be a positive duration"},
+		"unknown management policy": {
+			spec:  crmv1alpha1.CustomerSpec{CustomerID: "c", ManagementPolicy: "Mirror"},
+			field: "spec.managementPolicy", want: `supported values: "Sync", "Observe"`},
 		"secret key with a slash": {
 			spec: crmv1alpha1.CustomerSpec{CustomerID: "c",
 				APIKeySecretRef: &crmv1alpha1.SecretKeyReference{Name: "s", Key: "a/b"}},

@@ -1,6 +1,8 @@
 package v1alpha1
 
 import (
+	"time"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -94,12 +96,55 @@ type CustomerSpec struct {
 	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9_-]*$`
 	CompanyID *string `json:"companyId,omitempty"`
 
+	// suspend stops all calls to Tiquo for this Customer while true: the operator neither
+	// reads nor patches the record, sets the Suspended condition, and leaves Ready as it was.
+	// Use it to pause one object during an incident.
+	// +optional
+	Suspend bool `json:"suspend,omitempty"`
+
+	// managementPolicy is Sync (the default: patch the record to match) or Observe (read
+	// and report, never patch: status.pendingChanges names the fields a PATCH would change,
+	// and Ready is False with reason Drifted while any differ). Use Observe to adopt an
+	// account read-only before letting the operator write.
+	// +optional
+	ManagementPolicy ManagementPolicy `json:"managementPolicy,omitempty"`
+
+	// syncInterval is how often this record is checked for changes made outside Git,
+	// overriding the operator's --resync-interval. Values below 30s are raised to 30s, to
+	// protect the Tiquo plan's request budget.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:Pattern=`^([0-9]+(\.[0-9]+)?(ms|s|m|h))+$`
+	// +kubebuilder:validation:XValidation:rule="duration(self) > duration('0s')",message="syncInterval must be a positive duration such as 5m"
+	SyncInterval *metav1.Duration `json:"syncInterval,omitempty"`
+
 	// apiKeySecretRef names the Secret, in this Customer's namespace, that holds the Tiquo
 	// API key. When absent the operator's default Secret is used. The key needs the
 	// customers:read and customers:write scopes.
 	// +optional
 	APIKeySecretRef *SecretKeyReference `json:"apiKeySecretRef,omitempty"`
 }
+
+// ManagementPolicy says whether the operator may write to the Tiquo record.
+// +kubebuilder:validation:Enum=Sync;Observe
+type ManagementPolicy string
+
+const (
+	// ManagementPolicySync patches the record to match the spec. It is the default.
+	ManagementPolicySync ManagementPolicy = "Sync"
+	// ManagementPolicyObserve reads the record and reports differences without patching.
+	ManagementPolicyObserve ManagementPolicy = "Observe"
+)
+
+// MinSyncInterval is the shortest spec.syncInterval the operator honours; shorter values
+// are raised to it.
+const MinSyncInterval = 30 * time.Second
+
+// ReconcileRequestAnnotation asks for an immediate reconcile when its value changes, for
+// example to any new timestamp (kubectl tiquo sync sets it). status.lastHandledReconcileAt
+// echoes the value once handled, as Flux's reconcile.fluxcd.io/requestedAt does.
+const ReconcileRequestAnnotation = "reconcile.crm.tiquo.co/requestedAt"
 
 // Address is a postal address. Each subfield is managed on its own: absent means not
 // managed, "" clears the subfield.
@@ -195,10 +240,25 @@ type CustomerStatus struct {
 	// +optional
 	LastVisit *metav1.Time `json:"lastVisit,omitempty"`
 
-	// lastSyncTime is when the operator last found the record matching the spec, after a
-	// PATCH or without one.
+	// lastSyncTime is when the operator last brought the record in line with the spec: its
+	// last PATCH, or the first time it found the current generation already matching.
+	// Routine resyncs that find nothing to change do not move it, so they cost no write.
 	// +optional
 	LastSyncTime *metav1.Time `json:"lastSyncTime,omitempty"`
+
+	// pendingChanges names the fields a PATCH would change, when managementPolicy is
+	// Observe and the record differs from the spec.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=32
+	// +kubebuilder:validation:items:MaxLength=64
+	PendingChanges []string `json:"pendingChanges,omitempty"`
+
+	// lastHandledReconcileAt is the value of the reconcile.crm.tiquo.co/requestedAt
+	// annotation the operator last acted on.
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	LastHandledReconcileAt string `json:"lastHandledReconcileAt,omitempty"`
 
 	// lastPatchedFields names (never the values of) the fields the last PATCH changed, such
 	// as phone or address.line1.

@@ -191,6 +191,11 @@ func (in *CustomerSpec) DeepCopyInto(out *CustomerSpec) {
 		*out = new(string)
 		**out = **in
 	}
+	if in.SyncInterval != nil {
+		in, out := &in.SyncInterval, &out.SyncInterval
+		*out = new(v1.Duration)
+		**out = **in
+	}
 	if in.APIKeySecretRef != nil {
 		in, out := &in.APIKeySecretRef, &out.APIKeySecretRef
 		*out = new(SecretKeyReference)
@@ -243,6 +248,11 @@ func (in *CustomerStatus) DeepCopyInto(out *CustomerStatus) {
 	if in.LastSyncTime != nil {
 		in, out := &in.LastSyncTime, &out.LastSyncTime
 		*out = (*in).DeepCopy()
+	}
+	if in.PendingChanges != nil {
+		in, out := &in.PendingChanges, &out.PendingChanges
+		*out = make([]string, len(*in))
+		copy(*out, *in)
 	}
 	if in.LastPatchedFields != nil {
 		in, out := &in.LastPatchedFields, &out.LastPatchedFields

@@ -76,14 +76,25 @@ func (r *CustomerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 		return ctrl.Result{}, nil
 	}
 
-	r.fleet.observe(req.NamespacedName, c.Generation, r.now())
-	out, wait := r.sync(ctx, &c)
-	if wait > 0 {
-		// Tiquo must not be called yet for this generation; nothing new to report.
-		return ctrl.Result{RequeueAfter: wait, Priority: new(lowPriority)}, nil
+	// A new value of the requestedAt annotation asks for a sync now, past any hold.
+	requested := c.Annotations[crmv1alpha1.ReconcileRequestAnnotation]
+	force := requested != "" && requested != c.Status.LastHandledReconcileAt
+
+	out := outcome{kind: suspended, reason: crmv1alpha1.ReasonSuspended,
+		message: "spec.suspend is true: the operator makes no calls to Tiquo for this Customer"}
+	if !c.Spec.Suspend {
+		r.fleet.observe(req.NamespacedName, c.Generation, r.now())
+		var wait time.Duration
+		if out, wait = r.sync(ctx, &c, force); wait > 0 {
+			// Tiquo must not be called yet for this generation; nothing new to report.
+			return ctrl.Result{RequeueAfter: wait, Priority: new(lowPriority)}, nil
+		}
 	}
 	before := c.DeepCopy()
 	r.setStatus(&c, out)
+	if requested != "" && !c.Spec.Suspend {
+		c.Status.LastHandledReconcileAt = requested
+	}
 	if !equality.Semantic.DeepEqual(before.Status, c.Status) {
 		if err := r.Status().Patch(ctx, &c, client.MergeFrom(before)); err != nil {
 			return ctrl.Result{}, fmt.Errorf("patch status: %w", err)
@@ -91,12 +102,12 @@ func (r *CustomerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	}
 	r.emitEvents(before, &c, out)
 	r.record(before, &c, out)
-	return r.next(out), nil
+	return r.next(&c, out), nil
 }
 
 // sync observes the record and, when it differs, patches it. It returns wait > 0 instead of
 // an outcome when the schedule forbids calling Tiquo for that long.
-func (r *CustomerReconciler) sync(ctx context.Context, c *crmv1alpha1.Customer) (outcome, time.Duration) {
+func (r *CustomerReconciler) sync(ctx context.Context, c *crmv1alpha1.Customer, force bool) (outcome, time.Duration) {
 	logger := log.FromContext(ctx)
 	key := client.ObjectKeyFromObject(c)
 
@@ -123,7 +134,7 @@ func (r *CustomerReconciler) sync(ctx context.Context, c *crmv1alpha1.Customer) 
 	}
 
 	sched := r.schedule.get(key, c.Generation, credentials)
-	if wait := sched.notBefore.Sub(r.now()); wait > 0 {
+	if wait := sched.notBefore.Sub(r.now()); wait > 0 && !force {
 		return outcome{}, wait
 	}
 
@@ -163,6 +174,12 @@ func (r *CustomerReconciler) observeAndPatch(ctx context.Context, c *crmv1alpha1
 	}
 
 	patch := diff.Compute(&c.Spec, live)
+	if c.Spec.ManagementPolicy == crmv1alpha1.ManagementPolicyObserve {
+		if patch.IsEmpty() {
+			return inSync(live, nil)
+		}
+		return drifted(live, patch.Fields())
+	}
 	if pending := diff.Omit(patch, skip); pending.IsEmpty() && !patch.IsEmpty() {
 		// Only fields Tiquo would not store as sent still differ.
 		return nonConvergent(live, patch.Fields())
@@ -209,6 +226,12 @@ func stillDiffering(spec *crmv1alpha1.CustomerSpec, live *tiquo.Customer, sent [
 		}
 	}
 	return stuck
+}
+
+func drifted(live *tiquo.Customer, fields []string) outcome {
+	return outcome{kind: observed, reason: crmv1alpha1.ReasonDrifted, live: live, pending: fields,
+		message: "The Tiquo record differs from the spec in " + strings.Join(fields, ", ") +
+			"; managementPolicy is Observe, so nothing is patched"}
 }
 
 func nonConvergent(live *tiquo.Customer, fields []string) outcome {
@@ -264,13 +287,25 @@ func (r *CustomerReconciler) record(before, after *crmv1alpha1.Customer, out out
 
 // next says when to reconcile again: routine rechecks at low priority, so that changes to
 // Customers are served first.
-func (r *CustomerReconciler) next(out outcome) ctrl.Result {
+func (r *CustomerReconciler) next(c *crmv1alpha1.Customer, out outcome) ctrl.Result {
 	switch out.kind {
+	case suspended:
+		// Resuming is a spec change, which brings the Customer back.
+		return ctrl.Result{}
 	case transient:
 		return ctrl.Result{RequeueAfter: out.retryAt.Sub(r.now())}
 	case terminal:
 		return ctrl.Result{RequeueAfter: jitter(r.TerminalRecheckInterval, 0.1), Priority: new(lowPriority)}
 	default:
-		return ctrl.Result{RequeueAfter: jitter(r.ResyncInterval, 0.1), Priority: new(lowPriority)}
+		return ctrl.Result{RequeueAfter: jitter(resyncInterval(c, r.ResyncInterval), 0.1), Priority: new(lowPriority)}
 	}
+}
+
+// resyncInterval is the Customer's spec.syncInterval, raised to the minimum the operator
+// allows, or else the operator's default.
+func resyncInterval(c *crmv1alpha1.Customer, def time.Duration) time.Duration {
+	if c.Spec.SyncInterval == nil {
+		return def
+	}
+	return max(c.Spec.SyncInterval.Duration, crmv1alpha1.MinSyncInterval)
 }

@@ -21,6 +21,11 @@ const (
 	terminal
 	// transient: try again after a backoff, or at the announced rate-limit reset.
 	transient
+	// observed: the record differs but managementPolicy is Observe; report and recheck at
+	// the resync interval.
+	observed
+	// suspended: spec.suspend is true; no call, no requeue.
+	suspended
 )
 
 // outcome is the result of one sync: what to report and when to come back. Its message never
@@ -33,6 +38,8 @@ type outcome struct {
 	live *tiquo.Customer
 	// patched names the fields a successful PATCH changed in this sync.
 	patched []string
+	// pending names the fields a PATCH would change, under managementPolicy Observe.
+	pending []string
 	// retryAt is when Tiquo asked to be called again (429).
 	retryAt time.Time
 }

@@ -51,7 +51,8 @@ func (r *CustomerReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Mana
 
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("customer").
-		For(&crmv1alpha1.Customer{}, builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		For(&crmv1alpha1.Customer{}, builder.WithPredicates(
+			predicate.Or(predicate.GenerationChangedPredicate{}, reconcileRequested()))).
 		Watches(&crmv1alpha1.Customer{}, handler.EnqueueRequestsFromMapFunc(r.customersSharingID),
 			builder.WithPredicates(createdOrDeleted())).
 		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.customersUsingSecret)).
@@ -124,6 +125,19 @@ func (r *CustomerReconciler) customersUsingSecret(ctx context.Context, o client.
 		reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&c)})
 	}
 	return reqs
+}
+
+// reconcileRequested passes updates that change the requestedAt annotation.
+func reconcileRequested() predicate.Predicate {
+	return predicate.Funcs{
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			key := crmv1alpha1.ReconcileRequestAnnotation
+			return e.ObjectNew.GetAnnotations()[key] != e.ObjectOld.GetAnnotations()[key]
+		},
+		CreateFunc:  func(event.CreateEvent) bool { return false },
+		DeleteFunc:  func(event.DeleteEvent) bool { return false },
+		GenericFunc: func(event.GenericEvent) bool { return false },
+	}
 }
 
 // createdOrDeleted passes only the creation and deletion of objects.

@@ -17,11 +17,24 @@ import (
 // status.observedGeneration moves only when the generation reached a final state.
 func (r *CustomerReconciler) setStatus(c *crmv1alpha1.Customer, out outcome) {
 	st := &c.Status
+	if out.kind == suspended {
+		// Ready and the other conditions stay as they were.
+		meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: crmv1alpha1.ConditionSuspended,
+			Status: metav1.ConditionTrue, Reason: out.reason, Message: out.message, ObservedGeneration: c.Generation})
+		return
+	}
+	meta.RemoveStatusCondition(&st.Conditions, crmv1alpha1.ConditionSuspended)
 	if out.live != nil {
 		observe(st, out.live)
 	}
+	if out.kind != transient {
+		st.PendingChanges = out.pending
+	}
 	gen := c.Generation
 	switch out.kind {
+	case observed:
+		setConditions(c, metav1.ConditionFalse, out.reason, out.message, false, false)
+		st.ObservedGeneration = gen
 	case synced:
 		wasSynced := isReadyAt(c, gen)
 		setConditions(c, metav1.ConditionTrue, out.reason, out.message, false, false)
@@ -136,6 +149,10 @@ func (r *CustomerReconciler) emitEvents(before, after *crmv1alpha1.Customer, out
 	case terminal:
 		if readyReason(before) != out.reason || before.Status.ObservedGeneration != after.Generation {
 			r.Recorder.Eventf(after, nil, "Warning", out.reason, "Sync", "%s", out.message)
+		}
+	case observed:
+		if readyReason(before) != out.reason {
+			r.Recorder.Eventf(after, nil, "Normal", out.reason, "Observe", "%s", out.message)
 		}
 	case transient:
 		r.Recorder.Eventf(after, nil, "Warning", out.reason, "Sync", "%s", out.message)

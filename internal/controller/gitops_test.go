@@ -1,0 +1,165 @@
+package controller_test
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	crmv1alpha1 "github.com/tiquo-operator/tiquo-operator/api/v1alpha1"
+	"github.com/tiquo-operator/tiquo-operator/internal/sandbox"
+)
+
+// update applies mutate to the latest version of c and writes it.
+func update(t *testing.T, c *crmv1alpha1.Customer, mutate func(*crmv1alpha1.Customer)) *crmv1alpha1.Customer {
+	t.Helper()
+	var fresh crmv1alpha1.Customer
+	if err := k8sClient.Get(context.Background(), client.ObjectKeyFromObject(c), &fresh); err != nil {
+		t.Fatal(err)
+	}
+	mutate(&fresh)
+	if err := k8sClient.Update(context.Background(), &fresh); err != nil {
+		t.Fatal(err)
+	}
+	return &fresh
+}
+
+func get(t *testing.T, c *crmv1alpha1.Customer) *crmv1alpha1.Customer {
+	t.Helper()
+	var fresh crmv1alpha1.Customer
+	if err := k8sClient.Get(context.Background(), client.ObjectKeyFromObject(c), &fresh); err != nil {
+		t.Fatal(err)
+	}
+	return &fresh
+}
+
+func TestSuspendStopsAllCalls(t *testing.T) {
+	ns := newNamespace(t)
+	id := uniqueID(t)
+	rec := seed(t, id, nil)
+	c := create(t, ns, "suspended", matchingSpec(id))
+	waitFor(t, c, metav1.ConditionTrue, crmv1alpha1.ReasonSynced)
+
+	c = update(t, c, func(c *crmv1alpha1.Customer) { c.Spec.Suspend = true })
+	eventually(t, 10*time.Second, func() error {
+		got := get(t, c)
+		s := findCondition(got, crmv1alpha1.ConditionSuspended)
+		if s == nil || s.Status != metav1.ConditionTrue || s.ObservedGeneration != got.Generation {
+			return errorf("Suspended = %+v", s)
+		}
+		return nil
+	})
+	if r := condition(t, get(t, c), crmv1alpha1.ConditionReady); r.Status != metav1.ConditionTrue || r.Reason != crmv1alpha1.ReasonSynced {
+		t.Errorf("suspending changed Ready to %s/%s; want it left as it was", r.Status, r.Reason)
+	}
+
+	// Drift in Tiquo and resync intervals pass: not a single call while suspended.
+	before := calls(id)
+	rec.Phone = "+1000000000"
+	sb.PutCustomer(rec)
+	time.Sleep(3 * resyncInterval)
+	if n := calls(id); !equalCalls(n, before) {
+		t.Errorf("calls while suspended: %v, before %v", n, before)
+	}
+
+	// Resuming syncs at once and puts the record back.
+	update(t, c, func(c *crmv1alpha1.Customer) { c.Spec.Suspend = false })
+	eventually(t, 10*time.Second, func() error {
+		if b := patchBodies(t, id); len(b) != 1 || b[0] != `{"phone":"+1987654321"}` {
+			return errorf("PATCHes %v after resuming", b)
+		}
+		return nil
+	})
+	eventually(t, 10*time.Second, func() error {
+		if cond := findCondition(get(t, c), crmv1alpha1.ConditionSuspended); cond != nil {
+			return errorf("Suspended condition stays after resuming: %+v", cond)
+		}
+		return nil
+	})
+}
+
+func findCondition(c *crmv1alpha1.Customer, typ string) *metav1.Condition {
+	for i := range c.Status.Conditions {
+		if c.Status.Conditions[i].Type == typ {
+			return &c.Status.Conditions[i]
+		}
+	}
+	return nil
+}
+
+func TestObservePolicyReportsWithoutPatching(t *testing.T) {
+	ns := newNamespace(t)
+	id := uniqueID(t)
+	seed(t, id, func(c *sandbox.Customer) {
+		c.Phone = "+1555"
+		c.Address.Line1 = "1 Elm Street"
+	})
+	spec := matchingSpec(id)
+	spec.ManagementPolicy = crmv1alpha1.ManagementPolicyObserve
+	c := create(t, ns, "observed", spec)
+
+	got := waitFor(t, c, metav1.ConditionFalse, crmv1alpha1.ReasonDrifted)
+	if want := []string{"address.line1", "phone"}; !slices.Equal(got.Status.PendingChanges, want) {
+		t.Errorf("status.pendingChanges = %v, want %v", got.Status.PendingChanges, want)
+	}
+	if s := condition(t, got, crmv1alpha1.ConditionStalled); s.Status != metav1.ConditionFalse {
+		t.Errorf("Stalled = %s for drift under Observe; drift is information, not failure", s.Status)
+	}
+	if got.Status.ObservedGeneration != got.Generation {
+		t.Errorf("observedGeneration %d, want %d", got.Status.ObservedGeneration, got.Generation)
+	}
+	waitResyncs(t, id, 2)
+	if b := patchBodies(t, id); len(b) != 0 {
+		t.Errorf("Observe sent PATCHes %v", b)
+	}
+
+	// Switching to Sync sends exactly the pending changes.
+	update(t, c, func(c *crmv1alpha1.Customer) { c.Spec.ManagementPolicy = crmv1alpha1.ManagementPolicySync })
+	got = waitFor(t, c, metav1.ConditionTrue, crmv1alpha1.ReasonSynced)
+	if b := patchBodies(t, id); len(b) != 1 || b[0] != `{"address":{"line1":"456 Oak Avenue"},"phone":"+1987654321"}` {
+		t.Errorf("PATCHes %v after switching to Sync", b)
+	}
+	if len(got.Status.PendingChanges) != 0 {
+		t.Errorf("pendingChanges %v stays after the sync", got.Status.PendingChanges)
+	}
+}
+
+func TestRequestedAtSyncsNow(t *testing.T) {
+	ns := newNamespace(t)
+	id := uniqueID(t)
+	spec := crmv1alpha1.CustomerSpec{CustomerID: id}
+	c := create(t, ns, "sync-now", spec)
+	// Not found: terminal, so the operator would not call again for an hour.
+	waitFor(t, c, metav1.ConditionFalse, crmv1alpha1.ReasonNotFound)
+
+	seed(t, id, nil) // The record is restored in Tiquo.
+	update(t, c, func(c *crmv1alpha1.Customer) {
+		c.Annotations = map[string]string{crmv1alpha1.ReconcileRequestAnnotation: "2026-11-29T10:00:00Z"}
+	})
+	got := waitFor(t, c, metav1.ConditionTrue, crmv1alpha1.ReasonSynced)
+	if got.Status.LastHandledReconcileAt != "2026-11-29T10:00:00Z" {
+		t.Errorf("status.lastHandledReconcileAt = %q", got.Status.LastHandledReconcileAt)
+	}
+	if n := calls(id); n["GET"] != 2 {
+		t.Errorf("calls %v; want the terminal attempt and the requested one", n)
+	}
+}
+
+func TestSyncIntervalPerCustomer(t *testing.T) {
+	ns := newNamespace(t)
+	slow, fast := uniqueID(t)+"_slow", uniqueID(t)+"_fast"
+	seed(t, slow, nil)
+	seed(t, fast, nil)
+	spec := matchingSpec(slow)
+	spec.SyncInterval = &metav1.Duration{Duration: time.Hour}
+	waitFor(t, create(t, ns, "slow", spec), metav1.ConditionTrue, crmv1alpha1.ReasonSynced)
+	waitFor(t, create(t, ns, "fast", matchingSpec(fast)), metav1.ConditionTrue, crmv1alpha1.ReasonSynced)
+
+	waitResyncs(t, fast, 2) // The operator's interval.
+	if n := calls(slow); n["GET"] != 1 {
+		t.Errorf("a Customer with syncInterval 1h was read %d times in a few seconds", n["GET"])
+	}
+}
