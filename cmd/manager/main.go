@@ -52,6 +52,7 @@ type operatorFlags struct {
 	terminalRecheck         time.Duration
 	transientGrace          time.Duration
 	caFile                  string
+	driftScan               bool
 }
 
 func (f *operatorFlags) bind(fs *flag.FlagSet) {
@@ -70,6 +71,9 @@ func (f *operatorFlags) bind(fs *flag.FlagSet) {
 			"again when neither it nor its Secret changes.")
 	fs.DurationVar(&f.transientGrace, "transient-error-grace-period", 10*time.Minute,
 		"How long Tiquo may fail routine resyncs of an in-sync Customer before it is reported not Ready.")
+	fs.BoolVar(&f.driftScan, "drift-scan", true,
+		"Find records changed outside Git by paging through each account's customer list once per resync "+
+			"interval (100 records a call) instead of reading every record, for each API key where that costs fewer calls.")
 	fs.StringVar(&f.caFile, "tiquo-ca-file", "",
 		"A PEM bundle of extra CA certificates to trust for the Tiquo API. TLS verification is always on.")
 }
@@ -194,6 +198,7 @@ func main() {
 		TerminalRecheckInterval: op.terminalRecheck,
 		TransientGracePeriod:    op.transientGrace,
 		MaxConcurrentReconciles: op.maxConcurrentReconciles,
+		DriftScan:               op.driftScan,
 	}).SetupWithManager(ctx, mgr); err != nil {
 		setupLog.Error(err, "Unable to create controller", "controller", "Customer")
 		os.Exit(1)

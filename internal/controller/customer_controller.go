@@ -48,8 +48,13 @@ type CustomerReconciler struct {
 	APICallTimeout time.Duration
 	// MaxConcurrentReconciles is the number of workers.
 	MaxConcurrentReconciles int
+	// DriftScan finds records changed outside Git by paging through each account's
+	// customer list once per resync interval, instead of reading every record, wherever
+	// that costs fewer calls.
+	DriftScan bool
 
 	keys     *keyStore
+	scanner  *driftScanner
 	schedule *schedule
 	fleet    *fleet
 	now      func() time.Time
@@ -297,6 +302,10 @@ func (r *CustomerReconciler) next(c *crmv1alpha1.Customer, out outcome) ctrl.Res
 	case terminal:
 		return ctrl.Result{RequeueAfter: jitter(r.TerminalRecheckInterval, 0.1), Priority: new(lowPriority)}
 	default:
+		if sel, ok := secretFor(c, r.DefaultSecret); ok && scannable(c) && r.scanner.covers(sel) {
+			// The drift scan watches this record; it reconciles the Customer when it changes.
+			return ctrl.Result{}
+		}
 		return ctrl.Result{RequeueAfter: jitter(resyncInterval(c, r.ResyncInterval), 0.1), Priority: new(lowPriority)}
 	}
 }

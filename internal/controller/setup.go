@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	crmv1alpha1 "github.com/tiquo-operator/tiquo-operator/api/v1alpha1"
 )
@@ -49,15 +50,22 @@ func (r *CustomerReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Mana
 		return fmt.Errorf("index Customers by Secret: %w", err)
 	}
 
-	return ctrl.NewControllerManagedBy(mgr).
+	b := ctrl.NewControllerManagedBy(mgr).
 		Named("customer").
 		For(&crmv1alpha1.Customer{}, builder.WithPredicates(
 			predicate.Or(predicate.GenerationChangedPredicate{}, reconcileRequested()))).
 		Watches(&crmv1alpha1.Customer{}, handler.EnqueueRequestsFromMapFunc(r.customersSharingID),
 			builder.WithPredicates(createdOrDeleted())).
 		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.customersUsingSecret)).
-		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles}).
-		Complete(r)
+		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles})
+	if r.DriftScan {
+		r.scanner = newDriftScanner(r, r.ResyncInterval)
+		if err := mgr.Add(r.scanner); err != nil {
+			return fmt.Errorf("add drift scanner: %w", err)
+		}
+		b = b.WatchesRawSource(source.Channel(r.scanner.events, &handler.EnqueueRequestForObject{}))
+	}
+	return b.Complete(r)
 }
 
 func (r *CustomerReconciler) setDefaults(mgr ctrl.Manager) {

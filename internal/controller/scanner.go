@@ -1,0 +1,155 @@
+package controller
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	crmv1alpha1 "github.com/tiquo-operator/tiquo-operator/api/v1alpha1"
+	"github.com/tiquo-operator/tiquo-operator/internal/tiquo"
+)
+
+// driftScanner finds records changed outside Git more cheaply than a GET per Customer. Once
+// per resync interval, for each API key, it pages through the account's customer list (100 a
+// page) and compares each record's updatedAt with the one in the Customer's status; only the
+// Customers whose record changed are reconciled. A key whose account is so large that paging
+// costs more calls than reading each managed record is left to per-Customer resyncs: the
+// scanner stops paging as soon as it has spent as many calls as a resync would, and remembers.
+type driftScanner struct {
+	r        *CustomerReconciler
+	interval time.Duration
+	events   chan event.GenericEvent
+
+	mu    sync.Mutex
+	modes map[SecretKeySelector]scanMode
+}
+
+// scanMode is what the scanner learned about one key's account.
+type scanMode struct {
+	// covering means the last scan succeeded and was cheaper than per-Customer resyncs, so
+	// the Customers of this key need no resync timer of their own.
+	covering bool
+	// pages is how many list calls the last scan took (or had taken when it gave up).
+	pages int
+}
+
+func newDriftScanner(r *CustomerReconciler, interval time.Duration) *driftScanner {
+	return &driftScanner{r: r, interval: interval,
+		events: make(chan event.GenericEvent, 1024), modes: map[SecretKeySelector]scanMode{}}
+}
+
+// NeedLeaderElection makes only the leader scan, as only the leader reconciles.
+func (s *driftScanner) NeedLeaderElection() bool { return true }
+
+// Start scans once per interval until ctx ends.
+func (s *driftScanner) Start(ctx context.Context) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(jitter(s.interval, 0.1)):
+			s.scanAll(ctx)
+		}
+	}
+}
+
+// covers reports whether the scanner watches the records of Customers using sel, so that
+// they need no resync timer of their own.
+func (s *driftScanner) covers(sel SecretKeySelector) bool {
+	if s == nil {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.modes[sel].covering
+}
+
+// scanAll scans every key that in-sync Customers use.
+func (s *driftScanner) scanAll(ctx context.Context) {
+	var list crmv1alpha1.CustomerList
+	if err := s.r.List(ctx, &list); err != nil {
+		log.FromContext(ctx).Error(err, "Listing Customers for the drift scan failed")
+		return
+	}
+	groups := map[SecretKeySelector][]*crmv1alpha1.Customer{}
+	for i := range list.Items {
+		c := &list.Items[i]
+		if sel, ok := secretFor(c, s.r.DefaultSecret); ok && scannable(c) {
+			groups[sel] = append(groups[sel], c)
+		}
+	}
+	for sel, customers := range groups {
+		s.scan(ctx, sel, customers)
+	}
+}
+
+// scannable reports whether a Customer's drift can be found by the scan: it settled in sync
+// (or in observed drift) for its current generation with a known updatedAt, is not suspended,
+// and does not ask for an interval of its own.
+func scannable(c *crmv1alpha1.Customer) bool {
+	reason := readyReason(c)
+	return !c.Spec.Suspend && c.Spec.SyncInterval == nil && c.Status.UpdatedAt != nil &&
+		c.Status.ObservedGeneration == c.Generation &&
+		(reason == crmv1alpha1.ReasonSynced || reason == crmv1alpha1.ReasonDrifted)
+}
+
+// scan pages through one key's account and reconciles the Customers whose record changed.
+// When the scan fails, or costs as many calls as per-Customer resyncs would, every Customer
+// of the key is reconciled instead, and the key falls back to per-Customer resyncs.
+func (s *driftScanner) scan(ctx context.Context, sel SecretKeySelector, customers []*crmv1alpha1.Customer) {
+	logger := log.FromContext(ctx).WithValues("secret", sel.String())
+	s.mu.Lock()
+	mode, known := s.modes[sel]
+	s.mu.Unlock()
+	if known && !mode.covering && mode.pages >= len(customers) {
+		return // Per-Customer resyncs are cheaper for this account; they run on their own timers.
+	}
+
+	apiKey, _, err := s.r.keys.apiKey(ctx, sel)
+	if err != nil {
+		return // The Customers report the missing key themselves.
+	}
+	seen := make(map[string]time.Time, len(customers))
+	pages, items := 0, 0
+	budget := len(customers) // A GET per Customer is what the scan must beat.
+	ok := true
+	for rec, err := range s.r.API.ListCustomers(ctx, apiKey, tiquo.ListOptions{Limit: tiquo.MaxListLimit}) {
+		if err != nil {
+			logger.Info("Drift scan failed; reconciling each Customer instead", "error", err.Error())
+			ok = false
+			break
+		}
+		if items%tiquo.MaxListLimit == 0 {
+			if pages++; pages > budget {
+				ok = false // Paging on costs more than per-Customer resyncs would.
+				break
+			}
+		}
+		items++
+		if rec.UpdatedAt != nil {
+			seen[rec.ID] = rec.UpdatedAt.UTC().Truncate(time.Second)
+		}
+	}
+	s.mu.Lock()
+	s.modes[sel] = scanMode{covering: ok, pages: max(pages, 1)}
+	s.mu.Unlock()
+
+	changed := 0
+	for _, c := range customers {
+		at, listed := seen[c.Spec.CustomerID]
+		if ok && listed && at.Equal(c.Status.UpdatedAt.UTC().Truncate(time.Second)) {
+			continue
+		}
+		changed++
+		select {
+		case s.events <- event.GenericEvent{Object: c}:
+		case <-ctx.Done():
+			return
+		}
+	}
+	logger.V(1).Info("Drift scan done", "pages", pages, "customers", len(customers), "reconciling", changed,
+		"covering", ok)
+}

@@ -1,0 +1,150 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+
+	crmv1alpha1 "github.com/tiquo-operator/tiquo-operator/api/v1alpha1"
+	"github.com/tiquo-operator/tiquo-operator/internal/sandbox"
+	"github.com/tiquo-operator/tiquo-operator/internal/tiquo"
+)
+
+// scanFixture is an account of `records` customers in the sandbox, the first `managed` of
+// them declared by in-sync Customers (in a fake client: the scanner only reads the cache).
+type scanFixture struct {
+	sb      *sandbox.Server
+	scanner *driftScanner
+	sel     SecretKeySelector
+	byName  map[string]*crmv1alpha1.Customer
+}
+
+func newScanFixture(t *testing.T, records, managed int) *scanFixture {
+	t.Helper()
+	const key = "sk_test_scan"
+	sb := sandbox.NewServer(sandbox.Options{Keys: map[string][]string{key: {sandbox.ScopeRead, sandbox.ScopeWrite}}})
+	t.Cleanup(sb.Close)
+	updated := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	scheme := runtime.NewScheme()
+	_ = clientgoscheme.AddToScheme(scheme)
+	_ = crmv1alpha1.AddToScheme(scheme)
+	objs := []client.Object{&corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "tiquo", Name: "key", ResourceVersion: "1"},
+		Data:       map[string][]byte{"apiKey": []byte(key)},
+	}}
+	f := &scanFixture{sb: sb, sel: SecretKeySelector{Namespace: "tiquo", Name: "key", Key: "apiKey"},
+		byName: map[string]*crmv1alpha1.Customer{}}
+	for i := range records {
+		id := fmt.Sprintf("cust_%04d", i)
+		sb.PutCustomer(sandbox.Customer{ID: id, FirstName: "A", LastName: "B", Email: id + "@example.com",
+			CreatedAt: updated, UpdatedAt: updated})
+		if i >= managed {
+			continue
+		}
+		c := &crmv1alpha1.Customer{
+			ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: fmt.Sprintf("c%04d", i), Generation: 1},
+			Spec:       crmv1alpha1.CustomerSpec{CustomerID: id},
+			Status: crmv1alpha1.CustomerStatus{ObservedGeneration: 1, UpdatedAt: &metav1.Time{Time: updated},
+				Conditions: []metav1.Condition{{Type: crmv1alpha1.ConditionReady, Status: metav1.ConditionTrue,
+					Reason: crmv1alpha1.ReasonSynced, ObservedGeneration: 1, LastTransitionTime: metav1.Now()}}},
+		}
+		f.byName[c.Name] = c
+		objs = append(objs, c)
+	}
+	cl := fake.NewClientBuilder().WithScheme(scheme).WithObjects(objs...).WithStatusSubresource(&crmv1alpha1.Customer{}).Build()
+	api, err := tiquo.New(tiquo.Config{BaseURL: sb.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &CustomerReconciler{Client: cl, APIReader: cl, API: api, DefaultSecret: &f.sel}
+	r.keys = newKeyStore(cl, cl)
+	f.scanner = newDriftScanner(r, time.Minute)
+	return f
+}
+
+// scan runs one scan and returns the names of the Customers it asked to reconcile and the
+// number of list calls it made.
+func (f *scanFixture) scan(t *testing.T) (names []string, listCalls int) {
+	t.Helper()
+	f.sb.ClearRequests()
+	f.scanner.scanAll(context.Background())
+	for {
+		select {
+		case e := <-f.scanner.events:
+			names = append(names, e.Object.GetName())
+		default:
+			for _, r := range f.sb.Requests() {
+				if r.Method == "GET" && r.Path == "/v1/customers" {
+					listCalls++
+				}
+			}
+			slices.Sort(names)
+			return names, listCalls
+		}
+	}
+}
+
+func TestDriftScanReconcilesOnlyChangedRecords(t *testing.T) {
+	f := newScanFixture(t, 250, 230)
+	for _, id := range []string{"cust_0007", "cust_0150"} { // Edited in the Tiquo dashboard.
+		rec, _ := f.sb.Customer(id)
+		rec.Notes, rec.UpdatedAt = "edited", rec.UpdatedAt.Add(time.Hour)
+		f.sb.PutCustomer(rec)
+	}
+	names, calls := f.scan(t)
+	if want := []string{"c0007", "c0150"}; !slices.Equal(names, want) {
+		t.Errorf("reconciling %v; want only the changed records %v", names, want)
+	}
+	if calls != 3 {
+		t.Errorf("%d list calls for 250 records; want 3 pages of 100", calls)
+	}
+	if !f.scanner.covers(f.sel) {
+		t.Error("a scan cheaper than 230 GETs does not cover the key")
+	}
+	if got := float64(calls) / 230; got > 0.05 {
+		t.Errorf("%.3f calls per Customer per interval, want at most 0.05", got)
+	}
+}
+
+func TestDriftScanGivesWayWhenGetsAreCheaper(t *testing.T) {
+	f := newScanFixture(t, 450, 2)
+	names, calls := f.scan(t)
+	if len(names) != 2 {
+		t.Errorf("reconciling %v; a scan that gave up must reconcile every Customer of the key", names)
+	}
+	if calls > 3 {
+		t.Errorf("%d list calls before giving up; want at most 3 (the 2 GETs it had to beat, plus the page that told)", calls)
+	}
+	if f.scanner.covers(f.sel) {
+		t.Error("the scanner covers a key whose account costs more to page than to GET")
+	}
+	// Next interval: per-Customer resyncs run on their timers, the scan is not tried again.
+	if names, calls := f.scan(t); calls != 0 || len(names) != 0 {
+		t.Errorf("second interval: %d list calls, reconciling %v; want none", calls, names)
+	}
+}
+
+func TestDriftScanFallsBackWhenTheListFails(t *testing.T) {
+	f := newScanFixture(t, 120, 110)
+	f.sb.SetFaults(sandbox.Faults{ErrorRate: 1, ErrorStatus: 503})
+	names, _ := f.scan(t)
+	if len(names) != 110 {
+		t.Errorf("reconciling %d Customers after a failed scan; want all 110", len(names))
+	}
+	if f.scanner.covers(f.sel) {
+		t.Error("a failed scan still covers the key")
+	}
+	f.sb.SetFaults(sandbox.Faults{})
+	if names, calls := f.scan(t); len(names) != 0 || calls != 2 || !f.scanner.covers(f.sel) {
+		t.Errorf("after recovery: reconciling %d, %d list calls, covering %v; want 0, 2, true", len(names), calls, f.scanner.covers(f.sel))
+	}
+}
