@@ -5,7 +5,8 @@
 --   Degraded    Stalled=True for the current generation: the operator cannot make progress
 --               until the spec, the API key Secret or the Tiquo record changes.
 --   Healthy     Ready=True for the current generation, and status.observedGeneration has
---               caught up with metadata.generation.
+--               caught up with metadata.generation; or, under managementPolicy Observe,
+--               Ready=False with reason Drifted (pending changes are information).
 --   Progressing anything else: no status yet, a spec the operator has not yet observed, or
 --               a rate limit or API outage the operator is waiting out.
 local hs = {}
@@ -50,7 +51,7 @@ if observed and current(stalled) and stalled.status == "True" then
   return hs
 end
 
-if observed and current(ready) and ready.status == "True" then
+if observed and current(ready) and (ready.status == "True" or ready.reason == "Drifted") then
   hs.status = "Healthy"
   hs.message = describe(ready)
   return hs

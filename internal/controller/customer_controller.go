@@ -65,6 +65,9 @@ type CustomerReconciler struct {
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
+// maxRequestedAt is the length limit of status.lastHandledReconcileAt.
+const maxRequestedAt = 256
+
 // Reconcile brings one Tiquo record in line with its Customer and reports the outcome.
 func (r *CustomerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	var c crmv1alpha1.Customer
@@ -83,6 +86,9 @@ func (r *CustomerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 
 	// A new value of the requestedAt annotation asks for a sync now, past any hold.
 	requested := c.Annotations[crmv1alpha1.ReconcileRequestAnnotation]
+	// status.lastHandledReconcileAt holds at most 256 bytes; compare what it can hold, so
+	// that an overlong value neither fails the status write nor forces every reconcile.
+	requested = requested[:min(len(requested), maxRequestedAt)]
 	force := requested != "" && requested != c.Status.LastHandledReconcileAt
 
 	out := outcome{kind: suspended, reason: crmv1alpha1.ReasonSuspended,

@@ -81,6 +81,32 @@ func customersInEveryState(t *testing.T) []healthState {
 		t.Fatalf("the NotFound Customer's Stalled condition has no message: %+v", notFound.Status.Conditions)
 	}
 
+	// Observe policy with the record differing from the spec: drift is information.
+	observeID := id + "_observe"
+	seed(t, observeID, func(c *sandbox.Customer) { c.Phone = "+1555" })
+	observeSpec := matchingSpec(observeID)
+	observeSpec.ManagementPolicy = crmv1alpha1.ManagementPolicyObserve
+	drifted := waitFor(t, create(t, ns, "observed", observeSpec), metav1.ConditionFalse, crmv1alpha1.ReasonDrifted)
+
+	// Suspended after it was synced, and after it was stalled.
+	suspend := func(c *crmv1alpha1.Customer) []byte {
+		c = update(t, c, func(c *crmv1alpha1.Customer) { c.Spec.Suspend = true })
+		eventually(t, 10*time.Second, func() error {
+			got := get(t, c)
+			if s := findCondition(got, crmv1alpha1.ConditionSuspended); s == nil || s.ObservedGeneration != got.Generation {
+				return errorf("not suspended yet: %+v", got.Status.Conditions)
+			}
+			return nil
+		})
+		return served(t, c)
+	}
+	suspendedID := id + "_suspended"
+	seed(t, suspendedID, nil)
+	suspendedSynced := suspend(waitFor(t, create(t, ns, "suspended", matchingSpec(suspendedID)),
+		metav1.ConditionTrue, crmv1alpha1.ReasonSynced))
+	suspendedStalled := suspend(waitFor(t, create(t, ns, "suspended-stalled",
+		crmv1alpha1.CustomerSpec{CustomerID: id + "_gone"}), metav1.ConditionFalse, crmv1alpha1.ReasonNotFound))
+
 	outageID := id + "_outage"
 	seed(t, outageID, nil)
 	withFaults(t, sandbox.Faults{ErrorRate: 1, ErrorStatus: http.StatusServiceUnavailable})
@@ -107,14 +133,12 @@ func customersInEveryState(t *testing.T) []healthState {
 			argoCD: "Progressing", flux: "InProgress"},
 		{name: "API unavailable, generation bumped", obj: mutateJSON(t, outageJSON, bumpGeneration),
 			argoCD: "Progressing", flux: "InProgress"},
-		// spec.suspend does not exist yet; the Argo CD check already honours it. Flux has no
-		// Suspended status and goes by the conditions.
-		{name: "synced, suspended", obj: mutateJSON(t, syncedJSON, func(o map[string]any) {
-			o["spec"].(map[string]any)["suspend"] = true
-		}), argoCD: "Suspended", flux: "Current"},
-		{name: "not found, suspended", obj: mutateJSON(t, notFoundJSON, func(o map[string]any) {
-			o["spec"].(map[string]any)["suspend"] = true
-		}), argoCD: "Suspended", flux: "Failed"},
+		// Suspension is the user's choice, not a failure or work in progress; Flux has no
+		// Suspended status, so it is Current there.
+		{name: "synced, then suspended", obj: suspendedSynced, argoCD: "Suspended", flux: "Current"},
+		{name: "not found, then suspended", obj: suspendedStalled, argoCD: "Suspended", flux: "Current"},
+		// Observe policy: pending changes are information, not a failure.
+		{name: "observed drift", obj: served(t, drifted), argoCD: "Healthy", flux: "Current"},
 		// Just created: the API server drops status on create and the operator has not yet
 		// written one.
 		{name: "no status yet", obj: mutateJSON(t, syncedJSON, func(o map[string]any) {

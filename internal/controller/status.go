@@ -18,9 +18,11 @@ import (
 func (r *CustomerReconciler) setStatus(c *crmv1alpha1.Customer, out outcome) {
 	st := &c.Status
 	if out.kind == suspended {
-		// Ready and the other conditions stay as they were.
+		// Ready and the other conditions stay as they were. The generation is observed:
+		// suspension is a final state the user chose, so GitOps tools need not wait on it.
 		meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: crmv1alpha1.ConditionSuspended,
 			Status: metav1.ConditionTrue, Reason: out.reason, Message: out.message, ObservedGeneration: c.Generation})
+		st.ObservedGeneration = c.Generation
 		return
 	}
 	meta.RemoveStatusCondition(&st.Conditions, crmv1alpha1.ConditionSuspended)
