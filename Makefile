@@ -58,6 +58,27 @@ demo: manifests build setup-envtest ## Run the operator locally: control plane, 
 .PHONY: test
 test: manifests generate fmt vet setup-envtest ## Run all tests against a real kube-apiserver and etcd (built and cached on first use).
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go test ./... -count=1 -timeout 30m -coverprofile cover.out
+	$(MAKE) --no-print-directory fuzz FUZZTIME=10s
+
+# How long `make fuzz` fuzzes each target.
+FUZZTIME ?= 60s
+
+.PHONY: fuzz
+fuzz: ## Fuzz every fuzz target (func FuzzXxx in a _test.go file) for FUZZTIME each (60s by default).
+	@grep -rl --include='*_test.go' --exclude-dir=bin --exclude-dir=hack '^func Fuzz' . | sort | while read -r file; do \
+		dir=$$(dirname "$$file"); \
+		for target in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' "$$file"); do \
+			echo "go test $$dir -run '^$$' -fuzz '^$$target$$' -fuzztime $(FUZZTIME)"; \
+			go test "$$dir" -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) || exit 1; \
+		done; \
+	done
+
+# The number of Customers `make bench` measures; BENCH_N=10000 is the full run.
+BENCH_N ?= 1000
+
+.PHONY: bench
+bench: manifests build setup-envtest ## Run the scale benchmark (BENCH_N=1000 by default)
+	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go run ./hack/bench -n $(BENCH_N)
 
 .PHONY: verify
 verify: manifests generate fmt ## Regenerate everything and fail if any committed file is out of step.

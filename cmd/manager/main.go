@@ -115,6 +115,18 @@ func main() {
 	flag.BoolVar(&enableLeaderElection, "leader-elect", false,
 		"Enable leader election for controller manager. "+
 			"Enabling this will ensure there is only one active controller manager.")
+	var leaseDuration, renewDeadline, retryPeriod time.Duration
+	var leaderElectionNamespace string
+	flag.DurationVar(&leaseDuration, "leader-elect-lease-duration", 15*time.Second,
+		"How long a standby manager waits, after the leader last renewed the Lease, before it takes over.")
+	flag.DurationVar(&renewDeadline, "leader-elect-renew-deadline", 10*time.Second,
+		"How long the leader keeps trying to renew the Lease before it gives up leadership; "+
+			"shorter than --leader-elect-lease-duration.")
+	flag.DurationVar(&retryPeriod, "leader-elect-retry-period", 2*time.Second,
+		"How often managers try to acquire or renew the Lease.")
+	flag.StringVar(&leaderElectionNamespace, "leader-election-namespace", "",
+		"The namespace of the leader election Lease; empty means the manager's own namespace in the cluster. "+
+			"Required with --leader-elect when running outside a cluster.")
 	flag.BoolVar(&secureMetrics, "metrics-secure", true,
 		"If set, the metrics endpoint is served securely via HTTPS. Use --metrics-secure=false to use HTTP instead.")
 	flag.StringVar(&metricsCertPath, "metrics-cert-path", "",
@@ -134,6 +146,10 @@ func main() {
 	ctrl.SetLogger(logging.CapVerbosity(zap.New(zap.UseFlagOptions(&opts))))
 
 	defaultSecret, err := op.validate()
+	if enableLeaderElection && (retryPeriod <= 0 || renewDeadline <= retryPeriod || leaseDuration <= renewDeadline) {
+		err = errors.Join(err, fmt.Errorf("leader election needs 0 < --leader-elect-retry-period (%s) < "+
+			"--leader-elect-renew-deadline (%s) < --leader-elect-lease-duration (%s)", retryPeriod, renewDeadline, leaseDuration))
+	}
 	if err != nil {
 		setupLog.Error(err, "Invalid flags")
 		os.Exit(2)
@@ -179,11 +195,18 @@ func main() {
 	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
 		Scheme: scheme,
 		// Nothing the operator reads needs managedFields; dropping them halves the cache.
-		Cache:                  cache.Options{DefaultTransform: cache.TransformStripManagedFields()},
-		Metrics:                metricsServerOptions,
-		HealthProbeBindAddress: probeAddr,
-		LeaderElection:         enableLeaderElection,
-		LeaderElectionID:       "tiquo-operator.crm.tiquo.co",
+		Cache:                   cache.Options{DefaultTransform: cache.TransformStripManagedFields()},
+		Metrics:                 metricsServerOptions,
+		HealthProbeBindAddress:  probeAddr,
+		LeaderElection:          enableLeaderElection,
+		LeaderElectionID:        "tiquo-operator.crm.tiquo.co",
+		LeaderElectionNamespace: leaderElectionNamespace,
+		LeaseDuration:           &leaseDuration,
+		RenewDeadline:           &renewDeadline,
+		RetryPeriod:             &retryPeriod,
+		// The manager exits as soon as it stops, so it may hand the Lease over at once on
+		// SIGTERM instead of making the next leader wait out the lease.
+		LeaderElectionReleaseOnCancel: true,
 	})
 	if err != nil {
 		setupLog.Error(err, "Unable to create manager")

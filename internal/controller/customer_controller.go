@@ -61,7 +61,7 @@ type CustomerReconciler struct {
 }
 
 // +kubebuilder:rbac:groups=crm.tiquo.co,resources=customers,verbs=get;list;watch
-// +kubebuilder:rbac:groups=crm.tiquo.co,resources=customers/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=crm.tiquo.co,resources=customers/status,verbs=get;patch
 // +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 
@@ -100,6 +100,13 @@ func (r *CustomerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 			// Tiquo must not be called yet for this generation; nothing new to report.
 			return ctrl.Result{RequeueAfter: wait, Priority: new(lowPriority)}, nil
 		}
+		if out.kind == synced {
+			if unreported := r.schedule.takeUnreported(req.NamespacedName, c.Generation); out.patched == nil {
+				// An earlier sync of this generation patched the record but could not write the
+				// status saying so; this one found the record matching. Report that PATCH now.
+				out.patched = unreported
+			}
+		}
 	}
 	before := c.DeepCopy()
 	r.setStatus(&c, out)
@@ -108,6 +115,11 @@ func (r *CustomerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	}
 	if !equality.Semantic.DeepEqual(before.Status, c.Status) {
 		if err := r.Status().Patch(ctx, &c, client.MergeFrom(before)); err != nil {
+			if out.kind == synced && len(out.patched) > 0 {
+				// The PATCH happened: report it, with its event and metrics, in the next
+				// status write.
+				r.schedule.setUnreported(req.NamespacedName, c.Generation, out.patched)
+			}
 			return ctrl.Result{}, fmt.Errorf("patch status: %w", err)
 		}
 	}

@@ -35,6 +35,9 @@ type entry struct {
 	firstFailure time.Time
 	// nonConvergent names the fields Tiquo would not store as sent, for this generation.
 	nonConvergent []string
+	// unreported names the fields a PATCH of this generation changed whose status write
+	// failed; the next sync finds the record matching and reports them.
+	unreported []string
 }
 
 func newSchedule() *schedule {
@@ -82,13 +85,17 @@ func (s *schedule) failed(key types.NamespacedName, generation int64, credential
 		delay = maxDelay
 	}
 	delay = jitter(delay, 0.2)
-	if until := retryAt.Sub(now); until > delay {
+	if until := min(retryAt.Sub(now), maxAnnouncedWait); until > delay {
 		// A little past the reset, spread so the waiting workers do not all return at once.
 		delay = jitter(until, 0.1) + 100*time.Millisecond
 	}
 	e.notBefore = now.Add(delay)
 	return delay, e.firstFailure
 }
+
+// maxAnnouncedWait caps how long a rate-limit reset announced by the API can hold a Customer
+// back, against clock skew and nonsense headers; the client caps its own pause the same way.
+const maxAnnouncedWait = 15 * time.Minute
 
 // succeeded clears the backoff after a call that got an answer.
 func (s *schedule) succeeded(key types.NamespacedName, generation int64, credentials string) {
@@ -104,6 +111,29 @@ func (s *schedule) addNonConvergent(key types.NamespacedName, generation int64, 
 	defer s.mu.Unlock()
 	e := s.current(key, generation, credentials)
 	e.nonConvergent = append(e.nonConvergent, fields...)
+}
+
+// setUnreported remembers the fields a PATCH of this generation changed, when the status
+// that reports them could not be written.
+func (s *schedule) setUnreported(key types.NamespacedName, generation int64, fields []string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if e, ok := s.items[key]; ok && e.generation == generation {
+		e.unreported = fields
+	}
+}
+
+// takeUnreported returns and forgets the fields set by setUnreported for this generation.
+func (s *schedule) takeUnreported(key types.NamespacedName, generation int64) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	e, ok := s.items[key]
+	if !ok || e.generation != generation {
+		return nil
+	}
+	fields := e.unreported
+	e.unreported = nil
+	return fields
 }
 
 // forget drops everything known about a Customer that is gone.

@@ -330,7 +330,9 @@ type successEnvelope struct {
 // do sends one request to the collection (id empty) or to the item id, and
 // decodes the envelope's data into out (when not nil). It returns the
 // envelope's pagination, if any.
-func (c *Client) do(ctx context.Context, apiKey, method, id string, query url.Values, body, out any) (*pagination, error) {
+func (c *Client) do(ctx context.Context, apiKey, method, id string, query url.Values, body, out any) (pg *pagination, err error) {
+	// A server may echo the key back, e.g. in an error message; it stays out of the error.
+	defer func() { err = redactKey(err, apiKey) }()
 	route, target := c.target(id, query)
 	if apiKey == "" {
 		return nil, fmt.Errorf("tiquo: %s %s: %w", method, route, ErrMissingAPIKey)
@@ -360,6 +362,36 @@ func (c *Client) do(ctx context.Context, apiKey, method, id string, query url.Va
 	}
 	return decodeSuccess(resp.status, resp.data, method, route, out)
 }
+
+// redacted replaces an API key that a server echoed in its answer.
+const redacted = "[redacted]"
+
+// redactKey removes apiKey from the text of err and of the *APIError it holds, should the
+// server have quoted it (in an error message, or in a value that failed to decode).
+func redactKey(err error, apiKey string) error {
+	if err == nil || apiKey == "" {
+		return err
+	}
+	var e *APIError
+	if errors.As(err, &e) {
+		e.Code = strings.ReplaceAll(e.Code, apiKey, redacted)
+		e.Message = strings.ReplaceAll(e.Message, apiKey, redacted)
+		e.Field = strings.ReplaceAll(e.Field, apiKey, redacted)
+	}
+	if text := err.Error(); strings.Contains(text, apiKey) {
+		return &redactedError{text: strings.ReplaceAll(text, apiKey, redacted), err: err}
+	}
+	return err
+}
+
+// redactedError is an error whose text had the API key in it, with the key replaced.
+type redactedError struct {
+	text string
+	err  error
+}
+
+func (e *redactedError) Error() string { return e.text }
+func (e *redactedError) Unwrap() error { return e.err }
 
 // target returns the route template and the URL of a request to the
 // collection (id empty) or to the item id, with query appended.

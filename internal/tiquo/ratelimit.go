@@ -75,6 +75,9 @@ func parseRetryAfter(v string, now time.Time) (time.Time, bool) {
 		if n < 0 {
 			return time.Time{}, false
 		}
+		// Longer than maxRetryPause is capped anyway; capping first keeps a huge value from
+		// overflowing the Duration into the past, which would end the pause at once.
+		n = min(n, int64(maxRetryPause/time.Second))
 		return now.Add(time.Duration(n) * time.Second), true
 	}
 	if t, err := http.ParseTime(v); err == nil {
