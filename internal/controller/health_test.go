@@ -86,7 +86,8 @@ func customersInEveryState(t *testing.T) []healthState {
 	seed(t, observeID, func(c *sandbox.Customer) { c.Phone = "+1555" })
 	observeSpec := matchingSpec(observeID)
 	observeSpec.ManagementPolicy = crmv1alpha1.ManagementPolicyObserve
-	drifted := waitFor(t, create(t, ns, "observed", observeSpec), metav1.ConditionFalse, crmv1alpha1.ReasonDrifted)
+	// Read back now: once the outage below starts, its resyncs fail and it stops being Drifted.
+	driftedJSON := served(t, waitFor(t, create(t, ns, "observed", observeSpec), metav1.ConditionFalse, crmv1alpha1.ReasonDrifted))
 
 	// Suspended after it was synced, and after it was stalled.
 	suspend := func(c *crmv1alpha1.Customer) []byte {
@@ -138,7 +139,7 @@ func customersInEveryState(t *testing.T) []healthState {
 		{name: "synced, then suspended", obj: suspendedSynced, argoCD: "Suspended", flux: "Current"},
 		{name: "not found, then suspended", obj: suspendedStalled, argoCD: "Suspended", flux: "Current"},
 		// Observe policy: pending changes are information, not a failure.
-		{name: "observed drift", obj: served(t, drifted), argoCD: "Healthy", flux: "Current"},
+		{name: "observed drift", obj: driftedJSON, argoCD: "Healthy", flux: "Current"},
 		// Just created: the API server drops status on create and the operator has not yet
 		// written one.
 		{name: "no status yet", obj: mutateJSON(t, syncedJSON, func(o map[string]any) {
