@@ -93,6 +93,11 @@ func (r *CustomerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 
 	out := outcome{kind: suspended, reason: crmv1alpha1.ReasonSuspended,
 		message: "spec.suspend is true: the operator makes no calls to Tiquo for this Customer"}
+	if sel, ok := secretFor(&c, r.DefaultSecret); ok && !c.Spec.Suspend && !force && r.scanner.unchanged(ctx, sel, &c) {
+		// The drift scan saw this record unchanged since it was last in line: nothing to do,
+		// and no resync timer, since the scan watches it.
+		return ctrl.Result{}, nil
+	}
 	if !c.Spec.Suspend {
 		r.fleet.observe(req.NamespacedName, c.Generation, r.now())
 		var wait time.Duration

@@ -25,6 +25,11 @@ type driftScanner struct {
 
 	mu    sync.Mutex
 	modes map[SecretKeySelector]scanMode
+	// seen holds, per key, the updatedAt of every record its last covering scan listed.
+	seen map[SecretKeySelector]map[string]time.Time
+	// firstDone is closed when the first scan after startup has finished.
+	firstDone chan struct{}
+	once      sync.Once
 }
 
 // scanMode is what the scanner learned about one key's account.
@@ -38,20 +43,24 @@ type scanMode struct {
 
 func newDriftScanner(r *CustomerReconciler, interval time.Duration) *driftScanner {
 	return &driftScanner{r: r, interval: interval,
-		events: make(chan event.GenericEvent, 1024), modes: map[SecretKeySelector]scanMode{}}
+		events: make(chan event.GenericEvent, 1024), modes: map[SecretKeySelector]scanMode{},
+		seen: map[SecretKeySelector]map[string]time.Time{}, firstDone: make(chan struct{})}
 }
 
 // NeedLeaderElection makes only the leader scan, as only the leader reconciles.
 func (s *driftScanner) NeedLeaderElection() bool { return true }
 
-// Start scans once per interval until ctx ends.
+// Start scans at once, then once per interval until ctx ends. The first scan runs at
+// startup so that the Customers reconciled by the startup pass already find their key
+// covered and keep no resync timer of their own.
 func (s *driftScanner) Start(ctx context.Context) error {
 	for {
+		s.scanAll(ctx)
+		s.once.Do(func() { close(s.firstDone) })
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-time.After(jitter(s.interval, 0.1)):
-			s.scanAll(ctx)
 		}
 	}
 }
@@ -65,6 +74,30 @@ func (s *driftScanner) covers(sel SecretKeySelector) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.modes[sel].covering
+}
+
+// maxFirstScanWait bounds how long a reconcile waits for the first scan after startup.
+const maxFirstScanWait = time.Minute
+
+// unchanged reports whether the scan found the record of a scannable Customer unchanged
+// since the operator last observed it, so that reconciling it needs no call to Tiquo. Right
+// after startup it waits (boundedly) for the first scan, so that a restart costs the list
+// pages and not a read of every record.
+func (s *driftScanner) unchanged(ctx context.Context, sel SecretKeySelector, c *crmv1alpha1.Customer) bool {
+	if s == nil || !scannable(c) {
+		return false
+	}
+	select {
+	case <-s.firstDone:
+	case <-ctx.Done():
+		return false
+	case <-time.After(maxFirstScanWait):
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	at, ok := s.seen[sel][c.Spec.CustomerID]
+	return s.modes[sel].covering && ok && at.Equal(c.Status.UpdatedAt.UTC().Truncate(time.Second))
 }
 
 // scanAll scans every key that in-sync Customers use.
@@ -135,6 +168,11 @@ func (s *driftScanner) scan(ctx context.Context, sel SecretKeySelector, customer
 	}
 	s.mu.Lock()
 	s.modes[sel] = scanMode{covering: ok, pages: max(pages, 1)}
+	if ok {
+		s.seen[sel] = seen
+	} else {
+		delete(s.seen, sel)
+	}
 	s.mu.Unlock()
 
 	changed := 0

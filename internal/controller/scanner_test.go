@@ -113,6 +113,21 @@ func TestDriftScanReconcilesOnlyChangedRecords(t *testing.T) {
 	if got := float64(calls) / 230; got > 0.05 {
 		t.Errorf("%.3f calls per Customer per interval, want at most 0.05", got)
 	}
+
+	// A reconcile needs no call for a record the scan saw unchanged, and does for one it
+	// saw changed. (The first scan is done: the fixture ran it.)
+	f.scanner.once.Do(func() { close(f.scanner.firstDone) })
+	ctx := context.Background()
+	if !f.scanner.unchanged(ctx, f.sel, f.byName["c0001"]) {
+		t.Error("an unchanged record is not reported unchanged")
+	}
+	if f.scanner.unchanged(ctx, f.sel, f.byName["c0007"]) {
+		t.Error("a record edited in Tiquo is reported unchanged")
+	}
+	other := SecretKeySelector{Namespace: "other", Name: "key", Key: "apiKey"}
+	if f.scanner.unchanged(ctx, other, f.byName["c0001"]) {
+		t.Error("a scan of one account vouches for a record under another key")
+	}
 }
 
 func TestDriftScanGivesWayWhenGetsAreCheaper(t *testing.T) {
