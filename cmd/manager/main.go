@@ -194,8 +194,9 @@ func main() {
 
 	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
 		Scheme: scheme,
-		// Nothing the operator reads needs managedFields; dropping them halves the cache.
-		Cache:                   cache.Options{DefaultTransform: cache.TransformStripManagedFields()},
+		// Nothing the operator reads needs managedFields or kubectl's last-applied copy of
+		// the spec; dropping them keeps the cache near the size of what it reads.
+		Cache:                   cache.Options{DefaultTransform: controller.CacheTransform()},
 		Metrics:                 metricsServerOptions,
 		HealthProbeBindAddress:  probeAddr,
 		LeaderElection:          enableLeaderElection,

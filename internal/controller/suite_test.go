@@ -150,7 +150,7 @@ func startManager(ctx context.Context, cfg *rest.Config, logger logr.Logger) err
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:  scheme,
 		Metrics: metricsserver.Options{BindAddress: "0"},
-		Cache:   cache.Options{DefaultTransform: cache.TransformStripManagedFields()},
+		Cache:   cache.Options{DefaultTransform: controller.CacheTransform()},
 		Logger:  logger,
 	})
 	if err != nil {

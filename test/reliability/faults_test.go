@@ -47,7 +47,7 @@ func startInProcess(t *testing.T, baseURL string) *inProcess {
 		Scheme:                 scheme,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
-		Cache:                  cache.Options{DefaultTransform: cache.TransformStripManagedFields()},
+		Cache:                  cache.Options{DefaultTransform: controller.CacheTransform()},
 		// A panic must crash the test, not be swallowed by the controller.
 		Controller: config.Controller{SkipNameValidation: ptr.To(true), RecoverPanic: ptr.To(false)},
 	})
