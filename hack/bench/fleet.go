@@ -10,10 +10,10 @@ import (
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	crmv1alpha1 "github.com/tiquo-operator/tiquo-operator/api/v1alpha1"
+	"github.com/tiquo-operator/tiquo-operator/internal/fixture"
 	"github.com/tiquo-operator/tiquo-operator/internal/sandbox"
 )
 
@@ -55,15 +55,7 @@ func customerID(name string) string { return "cust_bench_" + name }
 // id and email, with one field changed by d.
 func record(name string, d drift) sandbox.Customer {
 	id := customerID(name)
-	r := sandbox.Customer{
-		ID: id, FirstName: "John", LastName: "Doe", Email: id + "@example.com",
-		Phone: "+1987654321", DateOfBirth: "1990-05-15",
-		Address: &sandbox.Address{Line1: "456 Oak Avenue", City: "New York", PostalCode: "10001", Country: "US"},
-		Tags:    []string{"VIP", "longtime"}, Notes: "Prefers email communication",
-		MarketingConsent: ptr.To(true), LoyaltyPoints: 150, TotalSpent: 2500, VisitCount: 12,
-		CreatedAt: time.Date(2024, 1, 15, 10, 30, 0, 0, time.UTC),
-		UpdatedAt: time.Date(2024, 1, 20, 14, 0, 0, 0, time.UTC),
-	}
+	r := fixture.Record(id)
 	switch d {
 	case driftNotes:
 		r.Notes = "Changed outside Git"
@@ -78,14 +70,7 @@ func customer(ns, name string) *crmv1alpha1.Customer {
 	id := customerID(name)
 	return &crmv1alpha1.Customer{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
-		Spec: crmv1alpha1.CustomerSpec{
-			CustomerID: id, FirstName: ptr.To("John"), LastName: ptr.To("Doe"), Email: ptr.To(id + "@example.com"),
-			Phone: ptr.To("+1987654321"), DateOfBirth: ptr.To("1990-05-15"),
-			Address: &crmv1alpha1.Address{Line1: ptr.To("456 Oak Avenue"), City: ptr.To("New York"),
-				PostalCode: ptr.To("10001"), Country: ptr.To("US")},
-			Tags: &[]string{"VIP", "longtime"}, Notes: ptr.To("Prefers email communication"),
-			MarketingConsent: ptr.To(true),
-		},
+		Spec:       fixture.Spec(id),
 	}
 }
 

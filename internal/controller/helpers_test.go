@@ -11,10 +11,10 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	crmv1alpha1 "github.com/tiquo-operator/tiquo-operator/api/v1alpha1"
+	"github.com/tiquo-operator/tiquo-operator/internal/fixture"
 	"github.com/tiquo-operator/tiquo-operator/internal/sandbox"
 )
 
@@ -38,15 +38,7 @@ func uniqueID(t *testing.T) string {
 // seed stores the record John Doe of the docs under id in the sandbox, changed by mutate.
 func seed(t *testing.T, id string, mutate func(*sandbox.Customer)) sandbox.Customer {
 	t.Helper()
-	c := sandbox.Customer{
-		ID: id, FirstName: "John", LastName: "Doe", Email: id + "@example.com",
-		Phone: "+1987654321", DateOfBirth: "1990-05-15",
-		Address: &sandbox.Address{Line1: "456 Oak Avenue", City: "New York", PostalCode: "10001", Country: "US"},
-		Tags:    []string{"VIP", "longtime"}, Notes: "Prefers email communication",
-		MarketingConsent: ptr.To(true), LoyaltyPoints: 150, TotalSpent: 2500, VisitCount: 12,
-		CreatedAt: time.Date(2024, 1, 15, 10, 30, 0, 0, time.UTC),
-		UpdatedAt: time.Date(2024, 1, 20, 14, 0, 0, 0, time.UTC),
-	}
+	c := fixture.Record(id)
 	if mutate != nil {
 		mutate(&c)
 	}
@@ -55,16 +47,7 @@ func seed(t *testing.T, id string, mutate func(*sandbox.Customer)) sandbox.Custo
 }
 
 // matchingSpec returns a spec that declares every field of the seeded record as it is.
-func matchingSpec(id string) crmv1alpha1.CustomerSpec {
-	return crmv1alpha1.CustomerSpec{
-		CustomerID: id, FirstName: ptr.To("John"), LastName: ptr.To("Doe"), Email: ptr.To(id + "@example.com"),
-		Phone: ptr.To("+1987654321"), DateOfBirth: ptr.To("1990-05-15"),
-		Address: &crmv1alpha1.Address{Line1: ptr.To("456 Oak Avenue"), City: ptr.To("New York"),
-			PostalCode: ptr.To("10001"), Country: ptr.To("US")},
-		Tags: &[]string{"VIP", "longtime"}, Notes: ptr.To("Prefers email communication"),
-		MarketingConsent: ptr.To(true),
-	}
-}
+func matchingSpec(id string) crmv1alpha1.CustomerSpec { return fixture.Spec(id) }
 
 func create(t *testing.T, ns, name string, spec crmv1alpha1.CustomerSpec) *crmv1alpha1.Customer {
 	t.Helper()

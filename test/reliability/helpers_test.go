@@ -19,10 +19,10 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	crmv1alpha1 "github.com/tiquo-operator/tiquo-operator/api/v1alpha1"
+	"github.com/tiquo-operator/tiquo-operator/internal/fixture"
 	"github.com/tiquo-operator/tiquo-operator/internal/sandbox"
 )
 
@@ -218,15 +218,7 @@ func uniqueID(prefix string, i int) string {
 
 // seed stores a record under id: John Doe of the docs, changed by mutate.
 func seed(f *front, id string, mutate func(*sandbox.Customer)) {
-	c := sandbox.Customer{
-		ID: id, FirstName: "John", LastName: "Doe", Email: id + "@example.com",
-		Phone: "+1987654321", DateOfBirth: "1990-05-15",
-		Address: &sandbox.Address{Line1: "456 Oak Avenue", City: "New York", PostalCode: "10001", Country: "US"},
-		Tags:    []string{"VIP", "longtime"}, Notes: "Prefers email communication",
-		MarketingConsent: ptr.To(true), LoyaltyPoints: 150, TotalSpent: 2500, VisitCount: 12,
-		CreatedAt: time.Date(2024, 1, 15, 10, 30, 0, 0, time.UTC),
-		UpdatedAt: time.Date(2024, 1, 20, 14, 0, 0, 0, time.UTC),
-	}
+	c := fixture.Record(id)
 	if mutate != nil {
 		mutate(&c)
 	}
@@ -237,16 +229,7 @@ func seed(f *front, id string, mutate func(*sandbox.Customer)) {
 func drifted(c *sandbox.Customer) { c.Phone = "+1555000111" }
 
 // matchingSpec declares every field of the seeded record as it is.
-func matchingSpec(id string) crmv1alpha1.CustomerSpec {
-	return crmv1alpha1.CustomerSpec{
-		CustomerID: id, FirstName: ptr.To("John"), LastName: ptr.To("Doe"), Email: ptr.To(id + "@example.com"),
-		Phone: ptr.To("+1987654321"), DateOfBirth: ptr.To("1990-05-15"),
-		Address: &crmv1alpha1.Address{Line1: ptr.To("456 Oak Avenue"), City: ptr.To("New York"),
-			PostalCode: ptr.To("10001"), Country: ptr.To("US")},
-		Tags: &[]string{"VIP", "longtime"}, Notes: ptr.To("Prefers email communication"),
-		MarketingConsent: ptr.To(true),
-	}
-}
+func matchingSpec(id string) crmv1alpha1.CustomerSpec { return fixture.Spec(id) }
 
 func createCustomer(t *testing.T, ns, name string, spec crmv1alpha1.CustomerSpec) {
 	t.Helper()
