@@ -88,7 +88,7 @@ func (r *CustomerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	requested := c.Annotations[crmv1alpha1.ReconcileRequestAnnotation]
 	// status.lastHandledReconcileAt holds at most 256 bytes; compare what it can hold, so
 	// that an overlong value neither fails the status write nor forces every reconcile.
-	requested = requested[:min(len(requested), maxRequestedAt)]
+	requested = strings.ToValidUTF8(requested[:min(len(requested), maxRequestedAt)], "")
 	force := requested != "" && requested != c.Status.LastHandledReconcileAt
 
 	out := outcome{kind: suspended, reason: crmv1alpha1.ReasonSuspended,
@@ -136,12 +136,11 @@ func (r *CustomerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 // sync observes the record and, when it differs, patches it. It returns wait > 0 instead of
 // an outcome when the schedule forbids calling Tiquo for that long.
 func (r *CustomerReconciler) sync(ctx context.Context, c *crmv1alpha1.Customer, force bool) (outcome, time.Duration) {
-	logger := log.FromContext(ctx)
 	key := client.ObjectKeyFromObject(c)
 
 	if others, err := r.othersManaging(ctx, c); err != nil {
-		return outcome{kind: transient, reason: crmv1alpha1.ReasonAPIUnavailable,
-			message: "Listing Customers failed: " + err.Error()}, 0
+		return r.backOff(ctx, c, "", outcome{kind: transient, reason: crmv1alpha1.ReasonAPIUnavailable,
+			message: "Listing Customers failed: " + err.Error()}), 0
 	} else if len(others) > 0 {
 		return stalled(crmv1alpha1.ReasonDuplicateCustomerID,
 			"Customers %s also manage Tiquo customer %s; delete or change all but one",
@@ -157,8 +156,8 @@ func (r *CustomerReconciler) sync(ctx context.Context, c *crmv1alpha1.Customer, 
 	if errors.Is(err, errCredentials) {
 		return stalled(crmv1alpha1.ReasonCredentialsNotFound, "%s", err.Error()), 0
 	} else if err != nil {
-		return outcome{kind: transient, reason: crmv1alpha1.ReasonAPIUnavailable,
-			message: "Reading the API key Secret failed: " + err.Error()}, 0
+		return r.backOff(ctx, c, "", outcome{kind: transient, reason: crmv1alpha1.ReasonAPIUnavailable,
+			message: "Reading the API key Secret failed: " + err.Error()}), 0
 	}
 
 	sched := r.schedule.get(key, c.Generation, credentials)
@@ -169,11 +168,7 @@ func (r *CustomerReconciler) sync(ctx context.Context, c *crmv1alpha1.Customer, 
 	out := r.observeAndPatch(ctx, c, apiKey, secret, sched.nonConvergent)
 	switch out.kind {
 	case transient:
-		delay, since := r.schedule.failed(key, c.Generation, credentials, r.now(), out.retryAt,
-			r.RetryBaseDelay, r.RetryMaxDelay)
-		out.retryAt = r.now().Add(delay)
-		logger.Info("Tiquo call failed; backing off", "reason", out.reason, "delay", delay.Round(time.Millisecond),
-			"failingSince", since)
+		out = r.backOff(ctx, c, credentials, out)
 	case terminal:
 		r.schedule.succeeded(key, c.Generation, credentials)
 		r.schedule.holdUntil(key, c.Generation, credentials, r.now().Add(jitter(r.TerminalRecheckInterval, 0.1)))
@@ -185,6 +180,18 @@ func (r *CustomerReconciler) sync(ctx context.Context, c *crmv1alpha1.Customer, 
 		r.schedule.succeeded(key, c.Generation, credentials)
 	}
 	return out, 0
+}
+
+// backOff schedules the next attempt after a transient failure: capped exponential backoff
+// with jitter, and no earlier than the reset Tiquo announced. Every transient outcome passes
+// here, so that each one has a time to come back and a start for its grace period.
+func (r *CustomerReconciler) backOff(ctx context.Context, c *crmv1alpha1.Customer, credentials string, out outcome) outcome {
+	delay, since := r.schedule.failed(client.ObjectKeyFromObject(c), c.Generation, credentials, r.now(), out.retryAt,
+		r.RetryBaseDelay, r.RetryMaxDelay)
+	out.retryAt, out.failingSince = r.now().Add(delay), since
+	log.FromContext(ctx).Info("Sync failed; backing off", "reason", out.reason, "delay", delay.Round(time.Millisecond),
+		"failingSince", since)
+	return out
 }
 
 // observeAndPatch reads the record and sends the smallest PATCH that makes it match,

@@ -40,8 +40,11 @@ type outcome struct {
 	patched []string
 	// pending names the fields a PATCH would change, under managementPolicy Observe.
 	pending []string
-	// retryAt is when Tiquo asked to be called again (429).
+	// retryAt is when Tiquo asked to be called again (429) and, once backOff has run, when
+	// the next attempt is due.
 	retryAt time.Time
+	// failingSince is when the current run of transient failures began.
+	failingSince time.Time
 }
 
 func inSync(live *tiquo.Customer, patched []string) outcome {

@@ -51,23 +51,13 @@ func (r *CustomerReconciler) setStatus(c *crmv1alpha1.Customer, out outcome) {
 		setConditions(c, metav1.ConditionFalse, out.reason, out.message, false, true)
 		st.ObservedGeneration = gen
 	case transient:
-		if isReadyAt(c, gen) && r.now().Sub(r.failingSince(c)) < r.TransientGracePeriod {
+		if isReadyAt(c, gen) && r.now().Sub(out.failingSince) < r.TransientGracePeriod {
 			// A routine resync of an object that was in sync failed: keep Ready as it was,
 			// so that GitOps tools do not flap. Events and metrics record the failure.
 			return
 		}
 		setConditions(c, metav1.ConditionFalse, out.reason, out.message, true, false)
 	}
-}
-
-// failingSince returns when the current run of transient failures began.
-func (r *CustomerReconciler) failingSince(c *crmv1alpha1.Customer) time.Time {
-	r.schedule.mu.Lock()
-	defer r.schedule.mu.Unlock()
-	if e, ok := r.schedule.items[keyOf(c)]; ok && e.failures > 0 {
-		return e.firstFailure
-	}
-	return r.now()
 }
 
 // setConditions sets Ready to ready with reason and message, and Reconciling and Stalled to
