@@ -237,8 +237,8 @@ func (b *bench) startManager(ctx context.Context, purpose string, rateLimit int,
 	}
 	m.purpose = purpose
 	b.manager = m
-	b.logf("Manager %d started (pid %d, R=%d/min, resync %s %s), logging to %s", b.managers, m.cmd.Process.Pid,
-		rateLimit, resync, strings.Join(extraFlags, " "), m.logPath)
+	b.logf("Manager %d started (pid %d, R=%d/min, resync %s %s), logging to %s", b.managers, m.Cmd.Process.Pid,
+		rateLimit, resync, strings.Join(extraFlags, " "), m.LogPath)
 	return m, nil
 }
 

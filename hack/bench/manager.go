@@ -12,8 +12,9 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/tiquo-operator/tiquo-operator/hack/internal/child"
 )
 
 // buildManager builds ./cmd/manager of the repository at root into dir.
@@ -39,22 +40,15 @@ type managerArgs struct {
 // managerProcess is the manager binary running as a child in a process group of its own, so
 // that a Ctrl-C in the terminal reaches only the benchmark, which then stops it.
 type managerProcess struct {
+	*child.Process
 	// purpose names the scenario the manager runs for.
 	purpose    string
-	cmd        *exec.Cmd
 	metricsURL string
-	logPath    string
 	started    time.Time
-	done       chan struct{}
-	exitErr    error
 }
 
 func startManager(a managerArgs) (*managerProcess, error) {
 	port, err := freeLoopbackPort()
-	if err != nil {
-		return nil, err
-	}
-	logFile, err := os.Create(a.logPath)
 	if err != nil {
 		return nil, err
 	}
@@ -73,31 +67,22 @@ func startManager(a managerArgs) (*managerProcess, error) {
 	}, a.extra...)
 	//nolint:gosec // G204: the binary and its flags come from the benchmark's own configuration.
 	cmd := exec.Command(a.binary, args...)
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	started := time.Now()
-	if err := cmd.Start(); err != nil {
-		_ = logFile.Close()
-		return nil, fmt.Errorf("start manager %s: %w", a.binary, err)
+	proc, err := child.Start(cmd, a.logPath)
+	if err != nil {
+		return nil, err
 	}
-	p := &managerProcess{cmd: cmd, metricsURL: "http://" + metricsAddr + "/metrics", logPath: a.logPath,
-		started: started, done: make(chan struct{})}
-	go func() {
-		p.exitErr = cmd.Wait()
-		_ = logFile.Close()
-		close(p.done)
-	}()
-	return p, nil
+	return &managerProcess{Process: proc, metricsURL: "http://" + metricsAddr + "/metrics", started: started}, nil
 }
 
 // exited returns an error when the manager is no longer running.
 func (p *managerProcess) exited() error {
 	select {
-	case <-p.done:
-		if p.exitErr == nil {
-			return fmt.Errorf("the manager exited with status 0; see %s", p.logPath)
+	case <-p.Done():
+		if p.Err() == nil {
+			return fmt.Errorf("the manager exited with status 0; see %s", p.LogPath)
 		}
-		return fmt.Errorf("the manager exited: %w; see %s", p.exitErr, p.logPath)
+		return fmt.Errorf("the manager exited: %w; see %s", p.Err(), p.LogPath)
 	default:
 		return nil
 	}
@@ -105,28 +90,11 @@ func (p *managerProcess) exited() error {
 
 // stop asks the manager to shut down and kills its process group if it has not within ten
 // seconds. It is safe to call more than once.
-func (p *managerProcess) stop() error {
-	select {
-	case <-p.done:
-		return nil
-	default:
-	}
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		return err
-	}
-	select {
-	case <-p.done:
-		return nil
-	case <-time.After(10 * time.Second):
-		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-		<-p.done
-		return errors.New("the manager did not stop within 10s and was killed")
-	}
-}
+func (p *managerProcess) stop() error { return p.Stop(10 * time.Second) }
 
 // memory returns the manager's peak resident set (VmHWM) and the heap in use it reports.
 func (p *managerProcess) memory(ctx context.Context) (peakRSS, heapInuse uint64, err error) {
-	peakRSS, err = vmHWM(p.cmd.Process.Pid)
+	peakRSS, err = vmHWM(p.Cmd.Process.Pid)
 	if err != nil {
 		return 0, 0, err
 	}

@@ -26,7 +26,7 @@ func (b *bench) waitCount(ctx context.Context, m *managerProcess, prefix string,
 			return err
 		}
 		if time.Now().After(deadline) {
-			msg := fmt.Sprintf("only %d of %d Customers %s* got there within %s; see %s", got, n, prefix, timeout, m.logPath)
+			msg := fmt.Sprintf("only %d of %d Customers %s* got there within %s; see %s", got, n, prefix, timeout, m.LogPath)
 			if _, watchErr := b.tracker.activity(); watchErr != nil {
 				return fmt.Errorf("%s (last watch error: %w)", msg, watchErr)
 			}
@@ -65,7 +65,7 @@ func (b *bench) waitIdle(ctx context.Context, m *managerProcess, minRequests int
 		}
 		if now.After(deadline) {
 			return time.Time{}, fmt.Errorf("the manager was not idle within %s (%d Tiquo requests); see %s",
-				timeout, reqs, m.logPath)
+				timeout, reqs, m.LogPath)
 		}
 		select {
 		case <-ctx.Done():
@@ -82,7 +82,7 @@ func sleepOrExit(ctx context.Context, m *managerProcess, d time.Duration) error 
 	select {
 	case <-ctx.Done():
 		return ctx.Err()
-	case <-m.done:
+	case <-m.Done():
 		return m.exited()
 	case <-t.C:
 		return nil

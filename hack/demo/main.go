@@ -31,6 +31,7 @@ import (
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
+	"github.com/tiquo-operator/tiquo-operator/hack/internal/child"
 	"github.com/tiquo-operator/tiquo-operator/internal/sandbox"
 )
 
@@ -117,11 +118,11 @@ func run(ctx context.Context, o options, out io.Writer) (err error) {
 	}
 	defer func() {
 		say("Stopping the manager")
-		if stopErr := mgr.stop(); stopErr != nil && err == nil {
+		if stopErr := mgr.Stop(10 * time.Second); stopErr != nil && err == nil {
 			err = stopErr
 		}
 	}()
-	say("Manager started (pid %d), logging to %s", mgr.cmd.Process.Pid, mgr.logPath)
+	say("Manager started (pid %d), logging to %s", mgr.Cmd.Process.Pid, mgr.LogPath)
 
 	outText, err := kubectl("apply", "-n", sampleNamespace, "-k", o.samples)
 	if err != nil {
@@ -131,7 +132,7 @@ func run(ctx context.Context, o options, out io.Writer) (err error) {
 
 	settled := watchCustomers(ctx, out, kubectl, o.settle, mgr)
 	if !settled && ctx.Err() == nil {
-		say("The samples did not all settle within %s; see %s", o.settle, mgr.logPath)
+		say("The samples did not all settle within %s; see %s", o.settle, mgr.LogPath)
 	}
 	if sb != nil {
 		printPatches(out, sb)
@@ -141,8 +142,8 @@ func run(ctx context.Context, o options, out io.Writer) (err error) {
 	select {
 	case <-ctx.Done():
 		fmt.Fprintln(out)
-	case <-mgr.done:
-		return fmt.Errorf("the manager exited: %w; see %s", mgr.exitErr, mgr.logPath)
+	case <-mgr.Done():
+		return fmt.Errorf("the manager exited: %w; see %s", mgr.Err(), mgr.LogPath)
 	}
 	return nil
 }
@@ -151,7 +152,7 @@ func run(ctx context.Context, o options, out io.Writer) (err error) {
 // until every Customer reports a Ready condition for its current generation or the timeout
 // passes. It reports whether they all settled.
 func watchCustomers(ctx context.Context, out io.Writer, kubectl func(...string) (string, error),
-	timeout time.Duration, mgr *process) bool {
+	timeout time.Duration, mgr *child.Process) bool {
 	deadline := time.After(timeout)
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
@@ -173,7 +174,7 @@ func watchCustomers(ctx context.Context, out io.Writer, kubectl func(...string) 
 		select {
 		case <-ctx.Done():
 			return false
-		case <-mgr.done:
+		case <-mgr.Done():
 			return false
 		case <-deadline:
 			return false
