@@ -86,8 +86,9 @@ func (s *schedule) failed(key types.NamespacedName, generation int64, credential
 	}
 	delay = jitter(delay, 0.2)
 	if until := min(retryAt.Sub(now), maxAnnouncedWait); until > delay {
-		// A little past the reset, spread so the waiting workers do not all return at once.
-		delay = jitter(until, 0.1) + 100*time.Millisecond
+		// A little past the reset, never before it, spread (by 2.5% to 7.5% of the wait) so
+		// the waiting workers do not all return at once.
+		delay = until + 100*time.Millisecond + jitter(until/20, 1)
 	}
 	e.notBefore = now.Add(delay)
 	return delay, e.firstFailure
