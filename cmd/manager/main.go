@@ -107,11 +107,14 @@ func (f *operatorFlags) validate() (*controller.SecretKeySelector, error) {
 }
 
 func main() {
-	var metricsAddr, probeAddr, metricsCertPath, metricsCertName, metricsCertKey string
+	var metricsAddr, probeAddr, pprofAddr, metricsCertPath, metricsCertName, metricsCertKey string
 	var enableLeaderElection, secureMetrics, enableHTTP2 bool
 	flag.StringVar(&metricsAddr, "metrics-bind-address", "0", "The address the metrics endpoint binds to. "+
 		"Use :8443 for HTTPS or :8080 for HTTP, or leave as 0 to disable the metrics service.")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "The address the probe endpoint binds to.")
+	flag.StringVar(&pprofAddr, "pprof-bind-address", "0",
+		"The address Go's pprof profiles are served on, such as 127.0.0.1:6060; 0 (the default) serves none. "+
+			"The endpoint has no authentication: bind it to loopback.")
 	flag.BoolVar(&enableLeaderElection, "leader-elect", false,
 		"Enable leader election for controller manager. "+
 			"Enabling this will ensure there is only one active controller manager.")
@@ -199,6 +202,7 @@ func main() {
 		Cache:                   cache.Options{DefaultTransform: controller.CacheTransform()},
 		Metrics:                 metricsServerOptions,
 		HealthProbeBindAddress:  probeAddr,
+		PprofBindAddress:        pprofAddr,
 		LeaderElection:          enableLeaderElection,
 		LeaderElectionID:        "tiquo-operator.crm.tiquo.co",
 		LeaderElectionNamespace: leaderElectionNamespace,

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -230,7 +231,7 @@ func (b *bench) startManager(ctx context.Context, purpose string, rateLimit int,
 		rateLimit:     rateLimit,
 		workers:       b.cfg.workers,
 		resync:        resync,
-		extra:         extraFlags,
+		extra:         append(slices.Clone(b.cfg.managerFlags), extraFlags...),
 	})
 	if err != nil {
 		return nil, err

@@ -51,6 +51,11 @@ func main() {
 	flag.StringVar(&cfg.root, "root", ".", "The repository root: the CRDs and ./cmd/manager are found from it.")
 	flag.StringVar(&cfg.workDir, "work-dir", "",
 		"Where the kubeconfig and the managers' logs go; empty uses a temporary directory removed at the end.")
+	flag.Func("manager-flag", "A further flag for every manager the benchmark starts, such as "+
+		"--pprof-bind-address=127.0.0.1:6060; may be repeated.", func(v string) error {
+		cfg.managerFlags = append(cfg.managerFlags, v)
+		return nil
+	})
 	flag.Parse()
 	cfg.assets = os.Getenv("KUBEBUILDER_ASSETS")
 	cfg.log = os.Stderr
