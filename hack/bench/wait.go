@@ -40,16 +40,18 @@ func (b *bench) waitCount(ctx context.Context, m *managerProcess, prefix string,
 	}
 }
 
-// waitIdle waits until the manager is idle: the sandbox has received at least minRequests
-// requests since its log was last cleared (or grace has passed), and for cfg.quiet neither
-// the sandbox received a request nor the watch saw an event. It returns when the last
-// activity was.
-func (b *bench) waitIdle(ctx context.Context, m *managerProcess, minRequests int, grace, timeout time.Duration) (time.Time, error) {
+// waitIdle waits until the manager is idle: it has finished at least minReconciles
+// reconciles (or grace has passed), and for cfg.quiet neither the sandbox received a request
+// nor the watch saw an event. It returns when the last activity was.
+func (b *bench) waitIdle(ctx context.Context, m *managerProcess, minReconciles int, grace, timeout time.Duration) (time.Time, error) {
 	start := time.Now()
 	deadline := start.Add(timeout)
 	tick := time.NewTicker(pollEvery)
 	defer tick.Stop()
 	lastReqs, lastEvents, lastChange := -1, -1, start
+	// The manager's metrics are read less often than the sandbox and the watch, so as not
+	// to weigh on it.
+	reconciled, lastScrape := minReconciles <= 0, time.Time{}
 	for {
 		reqs := b.sb.Stats().Requests
 		events, _ := b.tracker.activity()
@@ -57,7 +59,13 @@ func (b *bench) waitIdle(ctx context.Context, m *managerProcess, minRequests int
 		if reqs != lastReqs || events != lastEvents {
 			lastReqs, lastEvents, lastChange = reqs, events, now
 		}
-		if (reqs >= minRequests || now.Sub(start) >= grace) && now.Sub(lastChange) >= b.cfg.quiet {
+		if !reconciled && now.Sub(lastScrape) >= 10*pollEvery {
+			lastScrape = now
+			if st, err := m.stats(ctx); err == nil {
+				reconciled = st.reconciles >= minReconciles
+			}
+		}
+		if (reconciled || now.Sub(start) >= grace) && now.Sub(lastChange) >= b.cfg.quiet {
 			return lastChange, nil
 		}
 		if err := m.exited(); err != nil {
