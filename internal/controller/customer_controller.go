@@ -3,7 +3,6 @@ package controller
 import (
 	"context"
 	"errors"
-	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -55,6 +54,7 @@ type CustomerReconciler struct {
 
 	keys     *keyStore
 	scanner  *driftScanner
+	writer   *statusWriter
 	schedule *schedule
 	fleet    *fleet
 	now      func() time.Time
@@ -70,6 +70,13 @@ const maxRequestedAt = 256
 
 // Reconcile brings one Tiquo record in line with its Customer and reports the outcome.
 func (r *CustomerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	if r.writer != nil {
+		// The status this reconcile starts from must not be older than the one the previous
+		// reconcile of the Customer handed over.
+		if err := r.writer.wait(ctx, req.NamespacedName); err != nil {
+			return ctrl.Result{}, err
+		}
+	}
 	var c crmv1alpha1.Customer
 	if err := r.Get(ctx, req.NamespacedName, &c); err != nil {
 		if apierrors.IsNotFound(err) {
@@ -118,19 +125,28 @@ func (r *CustomerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	if requested != "" && !c.Spec.Suspend {
 		c.Status.LastHandledReconcileAt = requested
 	}
-	if !equality.Semantic.DeepEqual(before.Status, c.Status) {
-		if err := r.Status().Patch(ctx, &c, client.MergeFrom(before)); err != nil {
-			if out.kind == synced && len(out.patched) > 0 {
-				// The PATCH happened: report it, with its event and metrics, in the next
-				// status write.
-				r.schedule.setUnreported(req.NamespacedName, c.Generation, out.patched)
-			}
-			return ctrl.Result{}, fmt.Errorf("patch status: %w", err)
-		}
+	// The result is taken before the write is handed over: the writer decodes the API
+	// server's answer into c.
+	res := r.next(&c, out)
+	sw := &statusWrite{key: req.NamespacedName, before: before, after: &c, out: out, log: log.FromContext(ctx)}
+	if err := r.handOver(ctx, sw); err != nil {
+		return ctrl.Result{}, err
 	}
-	r.emitEvents(before, &c, out)
-	r.record(before, &c, out)
-	return r.next(&c, out), nil
+	return res, nil
+}
+
+// handOver reports an outcome whose status is unchanged, and otherwise hands the status
+// write over to the writers (or, in a reconciler running without them, writes it).
+func (r *CustomerReconciler) handOver(ctx context.Context, sw *statusWrite) error {
+	switch {
+	case equality.Semantic.DeepEqual(sw.before.Status, sw.after.Status):
+		r.report(sw)
+		return nil
+	case r.writer != nil:
+		return r.writer.submit(ctx, sw)
+	default:
+		return r.writeStatus(ctx, sw)
+	}
 }
 
 // sync observes the record and, when it differs, patches it. It returns wait > 0 instead of

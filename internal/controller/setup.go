@@ -57,6 +57,11 @@ func (r *CustomerReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Mana
 			builder.WithPredicates(createdOrDeleted())).
 		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.customersUsingSecret)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles})
+	r.writer = newStatusWriter(r, writersPerWorker*r.MaxConcurrentReconciles)
+	if err := mgr.Add(r.writer); err != nil {
+		return fmt.Errorf("add status writer: %w", err)
+	}
+	b = b.WatchesRawSource(source.Channel(r.writer.retries, r.writer.retryHandler()))
 	if r.DriftScan {
 		r.scanner = newDriftScanner(r, r.ResyncInterval)
 		if err := mgr.Add(r.scanner); err != nil {
