@@ -304,7 +304,7 @@ func (r *CustomerReconciler) call(ctx context.Context, f func(context.Context) (
 // othersManaging returns namespace/name of the other Customers that name the same record.
 func (r *CustomerReconciler) othersManaging(ctx context.Context, c *crmv1alpha1.Customer) ([]string, error) {
 	var list crmv1alpha1.CustomerList
-	if err := r.List(ctx, &list, client.MatchingFields{indexCustomerID: c.Spec.CustomerID}); err != nil {
+	if err := r.List(ctx, &list, client.MatchingFields{indexCustomerID: c.Spec.CustomerID}, readOnly); err != nil {
 		return nil, err
 	}
 	var others []string

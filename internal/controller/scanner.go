@@ -103,7 +103,7 @@ func (s *driftScanner) unchanged(ctx context.Context, sel SecretKeySelector, c *
 // scanAll scans every key that in-sync Customers use.
 func (s *driftScanner) scanAll(ctx context.Context) {
 	var list crmv1alpha1.CustomerList
-	if err := s.r.List(ctx, &list); err != nil {
+	if err := s.r.List(ctx, &list, readOnly); err != nil {
 		log.FromContext(ctx).Error(err, "Listing Customers for the drift scan failed")
 		return
 	}

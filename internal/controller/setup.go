@@ -114,7 +114,7 @@ func (r *CustomerReconciler) setDefaults(mgr ctrl.Manager) {
 func (r *CustomerReconciler) customersSharingID(ctx context.Context, o client.Object) []reconcile.Request {
 	c := o.(*crmv1alpha1.Customer)
 	var list crmv1alpha1.CustomerList
-	if err := r.List(ctx, &list, client.MatchingFields{indexCustomerID: c.Spec.CustomerID}); err != nil {
+	if err := r.List(ctx, &list, client.MatchingFields{indexCustomerID: c.Spec.CustomerID}, readOnly); err != nil {
 		return nil
 	}
 	var reqs []reconcile.Request
@@ -129,7 +129,7 @@ func (r *CustomerReconciler) customersSharingID(ctx context.Context, o client.Ob
 // customersUsingSecret maps a Secret to the Customers whose API key it holds.
 func (r *CustomerReconciler) customersUsingSecret(ctx context.Context, o client.Object) []reconcile.Request {
 	var list crmv1alpha1.CustomerList
-	if err := r.List(ctx, &list, client.MatchingFields{indexSecret: o.GetNamespace() + "/" + o.GetName()}); err != nil {
+	if err := r.List(ctx, &list, client.MatchingFields{indexSecret: o.GetNamespace() + "/" + o.GetName()}, readOnly); err != nil {
 		return nil
 	}
 	reqs := make([]reconcile.Request, 0, len(list.Items))
