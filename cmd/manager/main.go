@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime/debug"
 	"time"
 
 	// Import all Kubernetes client auth plugins (e.g. Azure, GCP, OIDC, etc.)
@@ -106,7 +107,17 @@ func (f *operatorFlags) validate() (*controller.SecretKeySelector, error) {
 	return def, errors.Join(errs...)
 }
 
+// gcPercent is the manager's GOGC unless the GOGC environment variable sets one. Most of the
+// manager's heap is its cache of Customers, which lives as long as the process; at Go's
+// default of 100 the heap grows to twice that before each collection. At 50 a manager over
+// 10000 Customers peaked at 125 MiB instead of 150 MiB, for about 5% more of its own CPU
+// (docs/benchmarks.md).
+const gcPercent = 50
+
 func main() {
+	if _, set := os.LookupEnv("GOGC"); !set {
+		debug.SetGCPercent(gcPercent)
+	}
 	var metricsAddr, probeAddr, pprofAddr, metricsCertPath, metricsCertName, metricsCertKey string
 	var enableLeaderElection, secureMetrics, enableHTTP2 bool
 	flag.StringVar(&metricsAddr, "metrics-bind-address", "0", "The address the metrics endpoint binds to. "+
