@@ -52,10 +52,11 @@ func (s *driftScanner) NeedLeaderElection() bool { return true }
 
 // Start scans at once, then once per interval until ctx ends. The first scan runs at
 // startup so that the Customers reconciled by the startup pass already find their key
-// covered and keep no resync timer of their own.
+// covered and keep no resync timer of their own. It reconciles nobody itself: at startup
+// the controller queues every Customer, and their reconciles wait for it (see unchanged).
 func (s *driftScanner) Start(ctx context.Context) error {
-	for {
-		s.scanAll(ctx)
+	for first := true; ; first = false {
+		s.scanAll(ctx, !first)
 		s.once.Do(func() { close(s.firstDone) })
 		select {
 		case <-ctx.Done():
@@ -100,8 +101,9 @@ func (s *driftScanner) unchanged(ctx context.Context, sel SecretKeySelector, c *
 	return s.modes[sel].covering && ok && at.Equal(c.Status.UpdatedAt.UTC().Truncate(time.Second))
 }
 
-// scanAll scans every key that in-sync Customers use.
-func (s *driftScanner) scanAll(ctx context.Context) {
+// scanAll scans every key that in-sync Customers use; with notify, it reconciles the
+// Customers whose record changed.
+func (s *driftScanner) scanAll(ctx context.Context, notify bool) {
 	var list crmv1alpha1.CustomerList
 	if err := s.r.List(ctx, &list, readOnly); err != nil {
 		log.FromContext(ctx).Error(err, "Listing Customers for the drift scan failed")
@@ -115,7 +117,7 @@ func (s *driftScanner) scanAll(ctx context.Context) {
 		}
 	}
 	for sel, customers := range groups {
-		s.scan(ctx, sel, customers)
+		s.scan(ctx, sel, customers, notify)
 	}
 }
 
@@ -129,10 +131,11 @@ func scannable(c *crmv1alpha1.Customer) bool {
 		(reason == crmv1alpha1.ReasonSynced || reason == crmv1alpha1.ReasonDrifted)
 }
 
-// scan pages through one key's account and reconciles the Customers whose record changed.
-// When the scan fails, or costs as many calls as per-Customer resyncs would, every Customer
-// of the key is reconciled instead, and the key falls back to per-Customer resyncs.
-func (s *driftScanner) scan(ctx context.Context, sel SecretKeySelector, customers []*crmv1alpha1.Customer) {
+// scan pages through one key's account and, with notify, reconciles the Customers whose
+// record changed. When the scan fails, or costs as many calls as per-Customer resyncs
+// would, every Customer of the key is reconciled instead, and the key falls back to
+// per-Customer resyncs.
+func (s *driftScanner) scan(ctx context.Context, sel SecretKeySelector, customers []*crmv1alpha1.Customer, notify bool) {
 	logger := log.FromContext(ctx).WithValues("secret", sel.String())
 	s.mu.Lock()
 	mode, known := s.modes[sel]
@@ -175,6 +178,10 @@ func (s *driftScanner) scan(ctx context.Context, sel SecretKeySelector, customer
 	}
 	s.mu.Unlock()
 
+	if !notify {
+		logger.V(1).Info("Drift scan done", "pages", pages, "customers", len(customers), "covering", ok)
+		return
+	}
 	changed := 0
 	for _, c := range customers {
 		at, listed := seen[c.Spec.CustomerID]
