@@ -74,8 +74,7 @@ func TestBenchmarkCountsAtCISize(t *testing.T) {
 		// A GET and a PATCH per Customer, a retry per 429, and the drift scan's pass over the
 		// account at startup (100 records a page), which finds the Customers of the earlier
 		// runs in sync.
-		scanPages := (n + 99) / 100
-		if want := 2*n + l.tooMany + scanPages; l.requests > want {
+		if want := 2*n + l.tooMany + scanPages(n); l.requests > want {
 			t.Errorf("%d Tiquo requests with %d answered 429; want at most %d", l.requests, l.tooMany, want)
 		}
 		if l.statusWrites > n+l.tooMany {

@@ -106,3 +106,8 @@ func bindingRate(n int, target time.Duration, coldCallsPerSecond float64) int {
 func (c *config) passDuration() time.Duration {
 	return time.Duration(c.n) * c.latency / time.Duration(max(c.workers, 1))
 }
+
+// scanPages is how many list calls one drift scan over the N Customers takes when they are
+// the whole account (100 records a page). The rate-limited cold start, over Customers an
+// earlier run synced, begins with one: the startup scan finds every record changed.
+func scanPages(n int) int { return (n + 99) / 100 }

@@ -107,7 +107,7 @@ func reportRows(res *results) []row {
 			row{"rate-limited cold", "429 answers", fmt.Sprintf("%d of %d (%.2f%%)", l.tooMany, l.requests, 100*share),
 				fmt.Sprintf("1%% = %d", allowed), fmt.Sprintf("%.2f", share/maxTooManyFraction), "<= 1%",
 				passFail(share <= maxTooManyFraction)},
-			countRow("rate-limited cold", "Tiquo calls", l.requests, callsPerDriftedCustomer*n, "N·k"),
+			countRow("rate-limited cold", "Tiquo calls", l.requests, callsPerDriftedCustomer*n+scanPages(n), "N·k+N/100"),
 			countRow("rate-limited cold", "status writes", l.statusWrites, n, "S"),
 		)
 	}
