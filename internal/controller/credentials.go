@@ -9,7 +9,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -63,13 +62,13 @@ func secretFor(c *crmv1alpha1.Customer, def *SecretKeySelector) (SecretKeySelect
 	return SecretKeySelector{}, false
 }
 
-// keyStore hands out API keys. It watches only the metadata of Secrets (through the
-// manager's metadata cache) and reads a Secret's data directly from the API server only when
-// its resourceVersion changed, so the values of Secrets the operator does not use are never
-// held, and a used Secret costs one read per change.
+// keyStore hands out API keys. It knows each Secret's resourceVersion from its metadata (a
+// watch of that Secret alone, see secretWatches) and reads a Secret's data directly from the
+// API server only when its resourceVersion changed, so the values of Secrets the operator
+// does not use are never held, and a used Secret costs one read per change.
 type keyStore struct {
-	meta   client.Reader // the cached client, serving PartialObjectMetadata
-	direct client.Reader // an uncached reader for the Secret's data
+	versions secretVersions
+	direct   client.Reader // an uncached reader for the Secret's data
 
 	mu     sync.Mutex
 	values map[types.NamespacedName]secretData
@@ -80,17 +79,16 @@ type secretData struct {
 	data            map[string][]byte
 }
 
-func newKeyStore(meta, direct client.Reader) *keyStore {
-	return &keyStore{meta: meta, direct: direct, values: map[types.NamespacedName]secretData{}}
+func newKeyStore(versions secretVersions, direct client.Reader) *keyStore {
+	return &keyStore{versions: versions, direct: direct, values: map[types.NamespacedName]secretData{}}
 }
 
 // apiKey returns the key in sel and the resourceVersion of its Secret, which changes when
 // the Secret does. A missing Secret, entry or empty value is errCredentials.
 func (s *keyStore) apiKey(ctx context.Context, sel SecretKeySelector) (key, version string, err error) {
 	name := types.NamespacedName{Namespace: sel.Namespace, Name: sel.Name}
-	m := &metav1.PartialObjectMetadata{}
-	m.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
-	if err := s.meta.Get(ctx, name, m); err != nil {
+	rv, err := s.versions.resourceVersion(ctx, name)
+	if err != nil {
 		if apierrors.IsNotFound(err) {
 			s.forget(name)
 			return "", "", fmt.Errorf("%w: Secret %s not found", errCredentials, name)
@@ -101,7 +99,7 @@ func (s *keyStore) apiKey(ctx context.Context, sel SecretKeySelector) (key, vers
 	s.mu.Lock()
 	cached, ok := s.values[name]
 	s.mu.Unlock()
-	if !ok || cached.resourceVersion != m.ResourceVersion {
+	if !ok || cached.resourceVersion != rv {
 		var secret corev1.Secret
 		if err := s.direct.Get(ctx, name, &secret); err != nil {
 			if apierrors.IsNotFound(err) {

@@ -53,6 +53,7 @@ type CustomerReconciler struct {
 	DriftScan bool
 
 	keys     *keyStore
+	secrets  *secretWatches
 	scanner  *driftScanner
 	writer   *statusWriter
 	schedule *schedule

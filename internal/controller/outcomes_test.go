@@ -2,15 +2,19 @@ package controller_test
 
 import (
 	"context"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	crmv1alpha1 "github.com/tiquo-operator/tiquo-operator/api/v1alpha1"
+	"github.com/tiquo-operator/tiquo-operator/internal/controller"
 	"github.com/tiquo-operator/tiquo-operator/internal/sandbox"
 )
 
@@ -236,4 +240,44 @@ func TestDuplicateCustomerIDs(t *testing.T) {
 	if stored, _ := sb.Customer(id); stored.Phone != "+1987654321" {
 		t.Errorf("phone %q after the duplicate went", stored.Phone)
 	}
+}
+
+// The manager watches the Secrets its Customers take their key from, one by one, and nothing
+// else of the cluster's Secrets; a Secret no Customer names any more is no longer watched.
+func TestOnlySecretsInUseAreWatched(t *testing.T) {
+	ctx := context.Background()
+	ns := newNamespace(t)
+	for _, s := range []*corev1.Secret{apiKeySecret(ns, "tiquo", keyReadWrite), apiKeySecret(ns, "unrelated", keyOther)} {
+		if err := k8sClient.Create(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	id := uniqueID(t)
+	seed(t, id, nil)
+	spec := matchingSpec(id)
+	spec.APIKeySecretRef = &crmv1alpha1.SecretKeyReference{Name: "tiquo"}
+	c := create(t, ns, "own-key", spec)
+	waitFor(t, c, metav1.ConditionTrue, crmv1alpha1.ReasonSynced)
+
+	used := types.NamespacedName{Namespace: ns, Name: "tiquo"}
+	watched := controller.WatchedSecrets(reconciler)
+	if !slices.Contains(watched, used) {
+		t.Errorf("watched Secrets %v do not include %s, which a Customer uses", watched, used)
+	}
+	for _, name := range watched {
+		if name.Namespace == ns && name != used {
+			t.Errorf("the manager watches %s, which no Customer names", name)
+		}
+	}
+
+	if err := k8sClient.Delete(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, func() error {
+		controller.SweepSecretWatches(ctx, reconciler)
+		if slices.Contains(controller.WatchedSecrets(reconciler), used) {
+			return errorf("%s is still watched after its only Customer was deleted", used)
+		}
+		return nil
+	})
 }

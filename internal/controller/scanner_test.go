@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/fake"
@@ -66,7 +67,7 @@ func newScanFixture(t *testing.T, records, managed int) *scanFixture {
 		t.Fatal(err)
 	}
 	r := &CustomerReconciler{Client: cl, APIReader: cl, API: api, DefaultSecret: &f.sel}
-	r.keys = newKeyStore(cl, cl)
+	r.keys = newKeyStore(readerVersions{cl}, cl)
 	f.scanner = newDriftScanner(r, time.Minute)
 	return f
 }
@@ -188,4 +189,17 @@ func TestDriftScanAtStartupLeavesChangedRecordsToTheQueuedReconciles(t *testing.
 	if !f.scanner.unchanged(ctx, f.sel, f.byName["c0041"]) {
 		t.Error("the queued reconcile of an unchanged record is not told so")
 	}
+}
+
+// readerVersions reads Secret metadata through a client.Reader, in place of the watches of
+// a running manager.
+type readerVersions struct{ client.Reader }
+
+func (r readerVersions) resourceVersion(ctx context.Context, name types.NamespacedName) (string, error) {
+	m := &metav1.PartialObjectMetadata{}
+	m.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
+	if err := r.Get(ctx, name, m); err != nil {
+		return "", err
+	}
+	return m.ResourceVersion, nil
 }

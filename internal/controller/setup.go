@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/metadata"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -31,9 +31,11 @@ const (
 
 // SetupWithManager registers the reconciler, its field indexes and its watches: Customers
 // (spec changes only, not the operator's own status writes), other Customers naming the same
-// record, and the metadata of the Secrets that hold API keys.
+// record, and the metadata of each Secret that holds an API key in use.
 func (r *CustomerReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
-	r.setDefaults(mgr)
+	if err := r.setDefaults(mgr); err != nil {
+		return err
+	}
 	indexer := mgr.GetFieldIndexer()
 	if err := indexer.IndexField(ctx, &crmv1alpha1.Customer{}, indexCustomerID, func(o client.Object) []string {
 		return []string{o.(*crmv1alpha1.Customer).Spec.CustomerID}
@@ -55,8 +57,11 @@ func (r *CustomerReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Mana
 			predicate.Or(predicate.GenerationChangedPredicate{}, reconcileRequested()))).
 		Watches(&crmv1alpha1.Customer{}, handler.EnqueueRequestsFromMapFunc(r.customersSharingID),
 			builder.WithPredicates(createdOrDeleted())).
-		WatchesMetadata(&corev1.Secret{}, handler.EnqueueRequestsFromMapFunc(r.customersUsingSecret)).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles})
+	b = b.WatchesRawSource(source.Channel(r.secrets.events, handler.EnqueueRequestsFromMapFunc(r.customersUsingSecret)))
+	if err := mgr.Add(r.secrets); err != nil {
+		return fmt.Errorf("add Secret watches: %w", err)
+	}
 	r.writer = newStatusWriter(r, writersPerWorker*r.MaxConcurrentReconciles)
 	if err := mgr.Add(r.writer); err != nil {
 		return fmt.Errorf("add status writer: %w", err)
@@ -72,7 +77,7 @@ func (r *CustomerReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Mana
 	return b.Complete(r)
 }
 
-func (r *CustomerReconciler) setDefaults(mgr ctrl.Manager) {
+func (r *CustomerReconciler) setDefaults(mgr ctrl.Manager) error {
 	if r.Client == nil {
 		r.Client = mgr.GetClient()
 	}
@@ -101,12 +106,18 @@ func (r *CustomerReconciler) setDefaults(mgr ctrl.Manager) {
 	if r.MaxConcurrentReconciles <= 0 {
 		r.MaxConcurrentReconciles = 1
 	}
-	r.keys = newKeyStore(r.Client, r.APIReader)
+	meta, err := metadata.NewForConfigAndClient(mgr.GetConfig(), mgr.GetHTTPClient())
+	if err != nil {
+		return fmt.Errorf("metadata client: %w", err)
+	}
+	r.secrets = newSecretWatches(meta, r.customersNaming)
+	r.keys = newKeyStore(r.secrets, r.APIReader)
 	r.schedule = newSchedule()
 	r.fleet = newFleet()
 	if r.now == nil {
 		r.now = time.Now
 	}
+	return nil
 }
 
 // customersSharingID maps a Customer that appeared or went to the other Customers naming the

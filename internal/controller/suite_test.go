@@ -57,6 +57,8 @@ var (
 	statusCount = &statusWrites{counts: map[string]int{}}
 	managerLogs = &syncBuffer{}
 	scheme      = runtime.NewScheme()
+	// reconciler is the reconciler the manager runs.
+	reconciler *controller.CustomerReconciler
 )
 
 // statusWrites counts the status writes the reconciler makes, per namespace/name.
@@ -188,6 +190,7 @@ func startManager(ctx context.Context, cfg *rest.Config, logger logr.Logger) err
 	if err := r.SetupWithManager(ctx, mgr); err != nil {
 		return err
 	}
+	reconciler = r
 	go func() {
 		if err := mgr.Start(ctx); err != nil {
 			fmt.Fprintf(os.Stderr, "manager stopped: %v\n", err)
