@@ -62,8 +62,8 @@ func (b *bench) steadyPerCustomerResync(ctx context.Context) error {
 }
 
 // steadyState starts a fresh manager with the steady-state resync interval X, lets its startup
-// pass and its first periodic resync go by, and counts the Tiquo calls over cfg.intervals
-// intervals after that.
+// pass go by and then its first periodic resync (per-Customer resyncs) or one interval (the
+// drift scan), and counts the Tiquo calls over cfg.intervals intervals after that.
 func (b *bench) steadyState(ctx context.Context, driftScan bool) (steadyResult, error) {
 	cfg := b.cfg
 	res := steadyResult{driftScan: driftScan, interval: cfg.resync}
@@ -90,30 +90,28 @@ func (b *bench) steadyState(ctx context.Context, driftScan bool) (steadyResult, 
 		return res, err
 	}
 
-	// The first periodic resync after a start is a full pass whatever the mode: the startup
-	// pass set every Customer's timer.
 	b.sb.ClearRequests()
 	settleStart := time.Now()
-	firstResync := cfg.resync + 30*time.Second + 5*pass
 	if driftScan {
-		err = b.waitPass(ctx, m, firstResync)
-	} else {
-		b.res.respResync, err = b.createDuringPass(ctx, m, newPrefix+"r-", firstResync)
-	}
-	if errors.Is(err, errNoPass) {
-		b.logf("No full periodic resync within %s", firstResync)
-	} else if err != nil {
-		return res, err
-	}
-	if _, err := b.waitIdle(ctx, m, 0, 0, 2*time.Minute+20*pass); err != nil {
-		return res, err
-	}
-	if driftScan {
-		// A Customer whose timer fired before the scanner's first scan had covered its key
-		// set another timer; those fire within one more interval, and then only the scan
+		// The startup scan covers the key, so Customers in sync keep no resync timer and
+		// there is no full periodic resync to wait for. A Customer reconciled before the scan
+		// covered its key set a timer; those fire within one interval, and then only the scan
 		// runs.
-		b.logf("Letting one more resync interval of %s go by for the drift scan to take over", cfg.resync)
+		b.logf("Letting one resync interval of %s go by for the drift scan to take over", cfg.resync)
 		if err := sleepOrExit(ctx, m, cfg.resync); err != nil {
+			return res, err
+		}
+	} else {
+		// The startup pass set every Customer's timer: the first periodic resync is a full
+		// pass.
+		firstResync := cfg.resync + 30*time.Second + 5*pass
+		b.res.respResync, err = b.createDuringPass(ctx, m, newPrefix+"r-", firstResync)
+		if errors.Is(err, errNoPass) {
+			b.logf("No full periodic resync within %s", firstResync)
+		} else if err != nil {
+			return res, err
+		}
+		if _, err := b.waitIdle(ctx, m, 0, 0, 2*time.Minute+20*pass); err != nil {
 			return res, err
 		}
 	}
