@@ -44,6 +44,9 @@ type secretWatches struct {
 	// Customers using them.
 	events chan event.GenericEvent
 
+	// syncTimeout bounds how long a reconcile waits for a new watch to list its Secret.
+	syncTimeout time.Duration
+
 	// started is closed once Start has set ctx, which every watch runs under.
 	started chan struct{}
 	ctx     context.Context
@@ -60,11 +63,18 @@ type secretWatch struct {
 // sweepInterval is how often watches of Secrets no Customer names are stopped.
 const sweepInterval = time.Minute
 
+// secretSyncTimeout is how long a reconcile waits for a new watch to list its Secret. A
+// watch whose list keeps failing (the API server is down, or RBAC forbids the namespace)
+// retries on its own; meanwhile the reconcile reports a transient failure and backs off
+// instead of holding a worker.
+const secretSyncTimeout = 30 * time.Second
+
 var secretsResource = corev1.SchemeGroupVersion.WithResource("secrets")
 
 func newSecretWatches(c metadata.Interface, inUse func(context.Context, types.NamespacedName) (bool, error)) *secretWatches {
 	return &secretWatches{client: c, inUse: inUse, events: make(chan event.GenericEvent, 64),
-		started: make(chan struct{}), watches: map[types.NamespacedName]*secretWatch{}}
+		syncTimeout: secretSyncTimeout, started: make(chan struct{}),
+		watches: map[types.NamespacedName]*secretWatch{}}
 }
 
 // NeedLeaderElection makes the watches run on the leader only, where the reconciles are.
@@ -112,8 +122,12 @@ func (s *secretWatches) resourceVersion(ctx context.Context, name types.Namespac
 		return "", ctx.Err()
 	}
 	w := s.watch(name)
+	timeout := time.NewTimer(s.syncTimeout)
+	defer timeout.Stop()
 	select {
 	case <-w.informer.HasSyncedChecker().Done():
+	case <-timeout.C:
+		return "", fmt.Errorf("the watch of Secret %s has not listed it within %s", name, s.syncTimeout)
 	case <-ctx.Done():
 		return "", fmt.Errorf("watch Secret %s: %w", name, ctx.Err())
 	}
