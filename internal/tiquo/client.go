@@ -200,6 +200,19 @@ func (c *Client) RateLimit(apiKey string) (RateLimit, bool) {
 	return k.last, k.seen
 }
 
+// RetainKeys drops what the client keeps about every API key but those in inUse: its rate
+// limiter, its last rate-limit headers and its tiquo_rate_limit_remaining series. Call it
+// whenever the keys in use change (a key is rotated, its last user goes), and now and then:
+// a call already under way with a key dropped brings the key back, and the next call of
+// RetainKeys drops it again. A later call with a dropped key starts afresh.
+func (c *Client) RetainKeys(inUse []string) {
+	for _, k := range c.limiters.retain(inUse) {
+		if c.metrics != nil {
+			c.metrics.remaining.DeleteLabelValues(k.fingerprint)
+		}
+	}
+}
+
 // checkID refuses ids that are empty or could address another path once
 // escaped or normalised by a proxy.
 func checkID(id string) error {
@@ -460,7 +473,7 @@ func (c *Client) send(req *http.Request, kl *keyLimiter, route string) (response
 		kl.observe(rl, resp.StatusCode, now)
 	}
 	if c.metrics != nil && rl.Remaining >= 0 {
-		c.metrics.remaining.WithLabelValues(kl.fingerprint).Set(float64(rl.Remaining))
+		kl.setRemaining(c.metrics.remaining, rl.Remaining)
 	}
 	data, readErr := readCapped(resp.Body, c.maxBody)
 	c.log.V(1).Info("Tiquo request", "method", method, "route", route, "status", resp.StatusCode,

@@ -693,3 +693,37 @@ func TestKeyFingerprint(t *testing.T) {
 		t.Errorf("fingerprints %q %q", a, b)
 	}
 }
+
+// RetainKeys drops the limiter, the last headers and the metric series of every key not in
+// use, and keeps those of the keys in use.
+func TestRetainKeysForgetsKeysNotInUse(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	e := newEnv(t, sandbox.Options{RateLimitPerMinute: 100}, tiquo.Config{Registerer: reg})
+	ctx := context.Background()
+	for _, k := range []string{keyRW, keyRO} {
+		if _, err := e.client.GetCustomer(ctx, k, "cust_abc123"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := testutil.CollectAndCount(reg, "tiquo_rate_limit_remaining"); n != 2 {
+		t.Fatalf("%d tiquo_rate_limit_remaining series for two keys in use, want 2", n)
+	}
+	e.client.RetainKeys([]string{keyRW})
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(`
+# HELP tiquo_rate_limit_remaining X-RateLimit-Remaining of the last answer, by API key fingerprint.
+# TYPE tiquo_rate_limit_remaining gauge
+tiquo_rate_limit_remaining{key="`+tiquo.KeyFingerprint(keyRW)+`"} 99
+`), "tiquo_rate_limit_remaining"); err != nil {
+		t.Error(err)
+	}
+	if _, ok := e.client.RateLimit(keyRO); ok {
+		t.Error("the rate-limit state of a key no longer in use is kept")
+	}
+	if _, ok := e.client.RateLimit(keyRW); !ok {
+		t.Error("the rate-limit state of a key in use is gone")
+	}
+	e.client.RetainKeys(nil)
+	if n := testutil.CollectAndCount(reg, "tiquo_rate_limit_remaining"); n != 0 {
+		t.Errorf("%d tiquo_rate_limit_remaining series left with no key in use", n)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
 )
 
@@ -137,6 +138,28 @@ func (l *keyLimiters) peek(apiKey string) *keyLimiter {
 	return l.m[sum]
 }
 
+// retain drops the limiters of every key but those in keep, and returns the ones dropped.
+func (l *keyLimiters) retain(keep []string) []*keyLimiter {
+	kept := make(map[[sha256.Size]byte]bool, len(keep))
+	for _, k := range keep {
+		kept[sha256.Sum256([]byte(k))] = true
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var dropped []*keyLimiter
+	for sum, k := range l.m {
+		if kept[sum] {
+			continue
+		}
+		delete(l.m, sum)
+		k.mu.Lock()
+		k.forgotten = true
+		k.mu.Unlock()
+		dropped = append(dropped, k)
+	}
+	return dropped
+}
+
 // keyLimiter paces the requests of one API key: a token bucket sized in
 // requests per minute, and a pause, shared by every caller of the key, until
 // the time a 429 (or a spent budget) announced.
@@ -148,6 +171,18 @@ type keyLimiter struct {
 	pausedUntil time.Time
 	last        RateLimit
 	seen        bool
+	// forgotten is set once the key is forgotten, so that an answer still in flight does
+	// not bring its metric series back.
+	forgotten bool
+}
+
+// setRemaining sets the key's tiquo_rate_limit_remaining series, unless it was forgotten.
+func (k *keyLimiter) setRemaining(remaining *prometheus.GaugeVec, n int) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if !k.forgotten {
+		remaining.WithLabelValues(k.fingerprint).Set(float64(n))
+	}
 }
 
 // wait blocks until the key may send a request. When that time lies past
