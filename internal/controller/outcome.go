@@ -41,7 +41,7 @@ type outcome struct {
 	// pending names the fields a PATCH would change, under managementPolicy Observe.
 	pending []string
 	// retryAt is when Tiquo asked to be called again (429) and, once backOff has run, when
-	// the next attempt is due.
+	// the next attempt is due; for a terminal outcome, when its slow recheck is due.
 	retryAt time.Time
 	// failingSince is when the current run of transient failures began.
 	failingSince time.Time

@@ -2,6 +2,7 @@ package controller
 
 import (
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
@@ -18,7 +19,8 @@ import (
 //   - after a field proved non-convergent, that field is not patched again for the same
 //     generation.
 //
-// It lives in memory: a restarted operator makes one fresh attempt per Customer.
+// It lives in memory and forgets a Customer when it is deleted: a restarted operator
+// observes every Customer afresh (with the drift scan, an unchanged record costs no call).
 type schedule struct {
 	mu    sync.Mutex
 	items map[types.NamespacedName]*entry
@@ -30,6 +32,9 @@ type entry struct {
 	credentials string
 	// notBefore is when the next call to Tiquo may be made.
 	notBefore time.Time
+	// held is the terminal outcome a hold until notBefore stands for; a reconcile during
+	// the hold reports it again instead of calling Tiquo.
+	held *outcome
 	// failures counts consecutive transient failures; firstFailure is when they began.
 	failures     int
 	firstFailure time.Time
@@ -49,28 +54,41 @@ func newSchedule() *schedule {
 func (s *schedule) get(key types.NamespacedName, generation int64, credentials string) entry {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return *s.current(key, generation, credentials)
+	e := *s.current(key, generation, credentials)
+	e.nonConvergent = slices.Clone(e.nonConvergent)
+	return e
 }
 
+// current returns the entry for key at this generation and credentials, resetting it when
+// either changed. Empty credentials stand for "not known yet" (the key could not be read):
+// they keep the entry, so that a failure before Tiquo was called neither lifts a hold nor
+// forgets what this generation learned.
 func (s *schedule) current(key types.NamespacedName, generation int64, credentials string) *entry {
 	e, ok := s.items[key]
-	if !ok || e.generation != generation || e.credentials != credentials {
+	if !ok || e.generation != generation || (credentials != "" && e.credentials != credentials) {
 		e = &entry{generation: generation, credentials: credentials}
 		s.items[key] = e
 	}
 	return e
 }
 
-// holdUntil forbids calls for this generation and credentials until t.
-func (s *schedule) holdUntil(key types.NamespacedName, generation int64, credentials string, t time.Time) {
+// holdUntil forbids calls for this generation and credentials until t, after the terminal
+// outcome out, which a reconcile during the hold reports again.
+func (s *schedule) holdUntil(key types.NamespacedName, generation int64, credentials string, t time.Time, out outcome) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.current(key, generation, credentials).notBefore = t
+	e := s.current(key, generation, credentials)
+	out.live, out.patched, out.retryAt = nil, nil, t
+	e.notBefore, e.held = t, &out
 }
 
 // failed records a transient failure and returns how long to back off and when the run of
-// failures began. The delay doubles from base up to max, with jitter, and is at least until
-// retryAt when the API announced when to come back.
+// failures began. The delay doubles from base, with jitter of ±10%, up to maxDelay, and is
+// at least until retryAt when the API announced when to come back.
+//
+// Empty credentials mark a failure before Tiquo was called (the key or the list of
+// Customers could not be read): it counts towards the backoff and the grace period, but
+// keeps the entry and does not shorten a terminal hold, which is about calls to Tiquo.
 func (s *schedule) failed(key types.NamespacedName, generation int64, credentials string,
 	now, retryAt time.Time, base, maxDelay time.Duration) (time.Duration, time.Time) {
 	s.mu.Lock()
@@ -80,18 +98,27 @@ func (s *schedule) failed(key types.NamespacedName, generation int64, credential
 		e.firstFailure = now
 	}
 	e.failures++
-	delay := base << min(e.failures-1, 30)
-	if delay <= 0 || delay > maxDelay {
-		delay = maxDelay
-	}
-	delay = jitter(delay, 0.2)
+	delay := backoffDelay(e.failures, base, maxDelay)
 	if until := min(retryAt.Sub(now), maxAnnouncedWait); until > delay {
 		// A little past the reset, never before it, spread (by 2.5% to 7.5% of the wait) so
 		// the waiting workers do not all return at once.
 		delay = until + 100*time.Millisecond + jitter(until/20, 1)
 	}
-	e.notBefore = now.Add(delay)
+	if credentials == "" && e.notBefore.After(now.Add(delay)) {
+		return delay, e.firstFailure
+	}
+	e.notBefore, e.held = now.Add(delay), nil
 	return delay, e.firstFailure
+}
+
+// backoffDelay is the delay after the given number of consecutive failures: base doubled
+// for each failure after the first, spread by ±10%, and never more than maxDelay.
+func backoffDelay(failures int, base, maxDelay time.Duration) time.Duration {
+	delay := base << min(failures-1, 30)
+	if delay <= 0 || delay > maxDelay {
+		delay = maxDelay
+	}
+	return min(jitter(delay, 0.2), maxDelay)
 }
 
 // maxAnnouncedWait caps how long a rate-limit reset announced by the API can hold a Customer
@@ -103,15 +130,20 @@ func (s *schedule) succeeded(key types.NamespacedName, generation int64, credent
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e := s.current(key, generation, credentials)
-	e.failures, e.firstFailure, e.notBefore = 0, time.Time{}, time.Time{}
+	e.failures, e.firstFailure, e.notBefore, e.held = 0, time.Time{}, time.Time{}, nil
 }
 
-// addNonConvergent remembers fields not to patch again for this generation.
+// addNonConvergent remembers fields not to patch again for this generation. It holds each
+// field once, however often a recheck finds it still differing.
 func (s *schedule) addNonConvergent(key types.NamespacedName, generation int64, credentials string, fields []string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	e := s.current(key, generation, credentials)
-	e.nonConvergent = append(e.nonConvergent, fields...)
+	for _, f := range fields {
+		if !slices.Contains(e.nonConvergent, f) {
+			e.nonConvergent = append(e.nonConvergent, f)
+		}
+	}
 }
 
 // setUnreported remembers the fields a PATCH of this generation changed, when the status
