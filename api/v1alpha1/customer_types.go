@@ -232,9 +232,12 @@ type CustomerStatus struct {
 	// +optional
 	CreatedAt *metav1.Time `json:"createdAt,omitempty"`
 
-	// updatedAt is when the record was last changed in Tiquo, by anyone.
+	// updatedAt is when the record was last changed in Tiquo, by anyone, as an RFC 3339
+	// time with all the precision Tiquo gives (often milliseconds), so that a change made
+	// within a second of the last one is still told apart from it.
+	// +kubebuilder:validation:Format=date-time
 	// +optional
-	UpdatedAt *metav1.Time `json:"updatedAt,omitempty"`
+	UpdatedAt string `json:"updatedAt,omitempty"`
 
 	// lastVisit is the customer's last visit, as Tiquo last reported it.
 	// +optional

@@ -237,10 +237,6 @@ func (in *CustomerStatus) DeepCopyInto(out *CustomerStatus) {
 		in, out := &in.CreatedAt, &out.CreatedAt
 		*out = (*in).DeepCopy()
 	}
-	if in.UpdatedAt != nil {
-		in, out := &in.UpdatedAt, &out.UpdatedAt
-		*out = (*in).DeepCopy()
-	}
 	if in.LastVisit != nil {
 		in, out := &in.LastVisit, &out.LastVisit
 		*out = (*in).DeepCopy()

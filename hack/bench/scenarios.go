@@ -167,7 +167,7 @@ func statusPatch(j int) []byte {
 			cond(crmv1alpha1.ConditionStalled, metav1.ConditionFalse, ""),
 		},
 		LoyaltyPoints: &points, TotalSpent: "2500.00", VisitCount: &points,
-		CreatedAt: &now, UpdatedAt: &now, LastSyncTime: &now, LastPatchedFields: []string{"notes"},
+		CreatedAt: &now, UpdatedAt: now.UTC().Format(time.RFC3339Nano), LastSyncTime: &now, LastPatchedFields: []string{"notes"},
 	}})
 	return body
 }

@@ -103,7 +103,10 @@ func observe(st *crmv1alpha1.CustomerStatus, live *tiquo.Customer) {
 	st.VisitCount = new(live.VisitCount)
 	st.TotalSpent = formatAmount(live.TotalSpent)
 	st.CreatedAt = metaTime(live.CreatedAt)
-	st.UpdatedAt = metaTime(live.UpdatedAt)
+	st.UpdatedAt = ""
+	if live.UpdatedAt != nil {
+		st.UpdatedAt = live.UpdatedAt.UTC().Format(time.RFC3339Nano)
+	}
 	st.LastVisit = metaTime(live.LastVisit)
 }
 
