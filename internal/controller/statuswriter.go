@@ -50,9 +50,14 @@ type statusWriter struct {
 	// retries carries the Customers whose write failed back to the controller's queue.
 	retries chan event.GenericEvent
 	backoff workqueue.TypedRateLimiter[types.NamespacedName]
+	// timeout bounds one status write.
+	timeout time.Duration
 
 	mu      sync.Mutex
 	pending map[types.NamespacedName]*statusWrite
+	// written holds, per Customer, the resourceVersion of the last status stored and not yet
+	// read back by a reconcile.
+	written map[types.NamespacedName]string
 }
 
 // writersPerWorker is how many status writers there are per worker. Under the load of a
@@ -74,7 +79,9 @@ func newStatusWriter(r *CustomerReconciler, writers int) *statusWriter {
 		retries: make(chan event.GenericEvent, 1024),
 		// The same backoff controller-runtime applies to a reconcile that returns an error.
 		backoff: workqueue.NewTypedItemExponentialFailureRateLimiter[types.NamespacedName](5*time.Millisecond, 1000*time.Second),
+		timeout: statusWriteTimeout,
 		pending: map[types.NamespacedName]*statusWrite{},
+		written: map[types.NamespacedName]string{},
 	}
 }
 
@@ -92,7 +99,7 @@ func (w *statusWriter) Start(ctx context.Context) error {
 			for {
 				select {
 				case sw := <-w.writes:
-					w.write(writeCtx, sw)
+					w.write(ctx, writeCtx, sw)
 				case <-ctx.Done():
 					return
 				}
@@ -144,25 +151,51 @@ func (w *statusWriter) submit(ctx context.Context, sw *statusWrite) error {
 	}
 }
 
-// write stores one status and reports its outcome, or schedules the Customer's return.
-func (w *statusWriter) write(ctx context.Context, sw *statusWrite) {
+// write stores one status (under writeCtx, which outlives a stop, and within
+// statusWriteTimeout) and reports its outcome, or schedules the Customer's return unless the
+// writers are stopping (ctx is done).
+func (w *statusWriter) write(ctx, writeCtx context.Context, sw *statusWrite) {
 	defer w.finish(sw)
-	ctx, cancel := context.WithTimeout(ctx, statusWriteTimeout)
+	writeCtx, cancel := context.WithTimeout(writeCtx, w.timeout)
 	defer cancel()
-	err := w.r.writeStatus(ctx, sw)
+	err := w.r.writeStatus(writeCtx, sw)
 	switch {
 	case err == nil:
 		w.backoff.Forget(sw.key)
+		w.mu.Lock()
+		w.written[sw.key] = sw.after.ResourceVersion
+		w.mu.Unlock()
 	case apierrors.IsNotFound(err):
 		// The Customer is gone; there is nothing to report it to.
-		w.backoff.Forget(sw.key)
+		w.forget(sw.key)
 	default:
 		sw.log.Error(err, "Writing the status failed; the Customer comes back after a backoff")
+		// Whether the write timed out or not, the Customer must come back: only a stop of the
+		// writers ends the wait for room in the queue.
 		select {
 		case w.retries <- event.GenericEvent{Object: sw.after}:
 		case <-ctx.Done():
 		}
 	}
+}
+
+// takeWritten returns and forgets the resourceVersion of the last status stored for key,
+// or "" when none is waiting to be read back.
+func (w *statusWriter) takeWritten(key types.NamespacedName) string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	rv := w.written[key]
+	delete(w.written, key)
+	return rv
+}
+
+// forget drops what the writer keeps about a Customer that is gone: its backoff and the
+// version of its last status.
+func (w *statusWriter) forget(key types.NamespacedName) {
+	w.backoff.Forget(key)
+	w.mu.Lock()
+	delete(w.written, key)
+	w.mu.Unlock()
 }
 
 // finish marks a write done, so that the next reconcile of its Customer may go on.

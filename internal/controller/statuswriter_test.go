@@ -279,3 +279,73 @@ func TestStatusWriterHandOverGivesUpWithContext(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A write that times out brings its Customer back every time: the wait for room in the retry
+// queue must not race the write's own expired deadline (on 7ddbc6a about half the retries
+// were dropped, and under the drift scan such a Customer had no timer left).
+func TestStatusWriterBringsBackCustomerWhoseWriteTimedOut(t *testing.T) {
+	f := newWriterFixture(t, 1, "a")
+	f.w.timeout = 5 * time.Millisecond
+	f.onPatch(func(ctx context.Context) error {
+		<-ctx.Done()
+		return ctx.Err()
+	})
+	f.start(t)
+	for i := range 40 {
+		sw := f.patchedWrite(t, "phone")
+		if err := f.w.submit(context.Background(), sw); err != nil {
+			t.Fatal(err)
+		}
+		waitDone(t, sw)
+		select {
+		case <-f.w.retries:
+		case <-time.After(2 * time.Second):
+			t.Fatalf("write %d timed out and its Customer was not brought back", i+1)
+		}
+	}
+}
+
+// What the writer keeps about a Customer goes with it: its backoff and the version of its
+// last stored status.
+func TestStatusWriterForgetsWhatItKeptOfACustomer(t *testing.T) {
+	f := newWriterFixture(t, 1, "a")
+	failing := atomic.Bool{}
+	failing.Store(true)
+	f.onPatch(func(context.Context) error {
+		if failing.Load() {
+			return apierrors.NewServiceUnavailable("etcd is down")
+		}
+		return nil
+	})
+	f.start(t)
+	sw := f.patchedWrite(t, "phone")
+	if err := f.w.submit(context.Background(), sw); err != nil {
+		t.Fatal(err)
+	}
+	waitDone(t, sw)
+	<-f.w.retries
+	f.w.backoff.When(sw.key)
+	if f.w.backoff.NumRequeues(sw.key) == 0 {
+		t.Fatal("no backoff kept after a failed write")
+	}
+	failing.Store(false)
+	sw = f.patchedWrite(t, "notes")
+	if err := f.w.submit(context.Background(), sw); err != nil {
+		t.Fatal(err)
+	}
+	waitDone(t, sw)
+	f.w.mu.Lock()
+	kept := len(f.w.written)
+	f.w.mu.Unlock()
+	if kept != 1 {
+		t.Fatalf("%d stored versions kept after a write, want 1", kept)
+	}
+	f.w.backoff.When(sw.key)
+	f.w.forget(sw.key)
+	if n := f.w.backoff.NumRequeues(sw.key); n != 0 {
+		t.Errorf("backoff of a deleted Customer kept: %d failures", n)
+	}
+	if rv := f.w.takeWritten(sw.key); rv != "" {
+		t.Errorf("stored version %q of a deleted Customer kept", rv)
+	}
+}
