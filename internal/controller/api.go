@@ -16,6 +16,8 @@ type CustomerAPI interface {
 	UpdateCustomer(ctx context.Context, apiKey, id string, p tiquo.Patch) (*tiquo.Customer, error)
 	// ListCustomers pages through the account's customers; the drift scan uses it.
 	ListCustomers(ctx context.Context, apiKey string, opts tiquo.ListOptions) iter.Seq2[*tiquo.Customer, error]
+	// RetainKeys drops what is kept about every key but those still in use.
+	RetainKeys(inUse []string)
 }
 
 var _ CustomerAPI = (*tiquo.Client)(nil)

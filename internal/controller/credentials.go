@@ -66,12 +66,21 @@ func secretFor(c *crmv1alpha1.Customer, def *SecretKeySelector) (SecretKeySelect
 // watch of that Secret alone, see secretWatches) and reads a Secret's data directly from the
 // API server only when its resourceVersion changed, so the values of Secrets the operator
 // does not use are never held, and a used Secret costs one read per change.
+//
+// A value is held only while its Secret is watched: when the watch stops (no Customer names
+// the Secret) or the Secret changes, the old value goes, and retain is called with the keys
+// still held, so that what is kept per key elsewhere (the API client's limiters and metrics)
+// goes too.
 type keyStore struct {
 	versions secretVersions
 	direct   client.Reader // an uncached reader for the Secret's data
+	retain   func(inUse []string)
 
 	mu     sync.Mutex
 	values map[types.NamespacedName]secretData
+	// releasing serialises the calls of retain, so that an older view of the keys held never
+	// follows a newer one.
+	releasing sync.Mutex
 }
 
 type secretData struct {
@@ -79,8 +88,11 @@ type secretData struct {
 	data            map[string][]byte
 }
 
-func newKeyStore(versions secretVersions, direct client.Reader) *keyStore {
-	return &keyStore{versions: versions, direct: direct, values: map[types.NamespacedName]secretData{}}
+func newKeyStore(versions secretVersions, direct client.Reader, retain func(inUse []string)) *keyStore {
+	if retain == nil {
+		retain = func([]string) {}
+	}
+	return &keyStore{versions: versions, direct: direct, retain: retain, values: map[types.NamespacedName]secretData{}}
 }
 
 // apiKey returns the key in sel and the resourceVersion of its Secret, which changes when
@@ -109,9 +121,7 @@ func (s *keyStore) apiKey(ctx context.Context, sel SecretKeySelector) (key, vers
 			return "", "", fmt.Errorf("get Secret %s: %w", name, err)
 		}
 		cached = secretData{resourceVersion: secret.ResourceVersion, data: secret.Data}
-		s.mu.Lock()
-		s.values[name] = cached
-		s.mu.Unlock()
+		s.store(name, &cached)
 	}
 
 	value := strings.TrimSpace(string(cached.data[sel.Key]))
@@ -121,8 +131,38 @@ func (s *keyStore) apiKey(ctx context.Context, sel SecretKeySelector) (key, vers
 	return value, cached.resourceVersion, nil
 }
 
-func (s *keyStore) forget(name types.NamespacedName) {
+// forget drops the value of a Secret that is gone or no longer used.
+func (s *keyStore) forget(name types.NamespacedName) { s.store(name, nil) }
+
+// store replaces what is held of the Secret name (nil: nothing), and lets go of the keys no
+// longer held.
+func (s *keyStore) store(name types.NamespacedName, d *secretData) {
 	s.mu.Lock()
-	delete(s.values, name)
+	_, had := s.values[name]
+	if d == nil {
+		delete(s.values, name)
+	} else {
+		s.values[name] = *d
+	}
 	s.mu.Unlock()
+	if had {
+		s.release()
+	}
+}
+
+// release tells retain which keys are held.
+func (s *keyStore) release() {
+	s.releasing.Lock()
+	defer s.releasing.Unlock()
+	s.mu.Lock()
+	var held []string
+	for _, d := range s.values {
+		for _, v := range d.data {
+			if key := strings.TrimSpace(string(v)); key != "" {
+				held = append(held, key)
+			}
+		}
+	}
+	s.mu.Unlock()
+	s.retain(held)
 }

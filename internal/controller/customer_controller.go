@@ -9,6 +9,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -70,22 +71,15 @@ type CustomerReconciler struct {
 const maxRequestedAt = 256
 
 // Reconcile brings one Tiquo record in line with its Customer and reports the outcome.
+//
+// Every reconcile is one pipeline, whatever brought the Customer in line (a spec change, a
+// Secret change, a timer, the drift scan): check the invariants (one Customer per record, a
+// readable key, the schedule), observe the record (a GET, or the drift scan's word that it
+// is unchanged), diff and act, and report (status, events, metrics, when to come back). A
+// cheaper observation replaces the GET and nothing else.
 func (r *CustomerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
-	if r.writer != nil {
-		// The status this reconcile starts from must not be older than the one the previous
-		// reconcile of the Customer handed over.
-		if err := r.writer.wait(ctx, req.NamespacedName); err != nil {
-			return ctrl.Result{}, err
-		}
-	}
-	var c crmv1alpha1.Customer
-	if err := r.Get(ctx, req.NamespacedName, &c); err != nil {
-		if apierrors.IsNotFound(err) {
-			// Deleting a Customer leaves the Tiquo record untouched.
-			r.schedule.forget(req.NamespacedName)
-			r.fleet.forget(req.NamespacedName)
-			return ctrl.Result{}, nil
-		}
+	c, err := r.read(ctx, req.NamespacedName)
+	if err != nil || c == nil {
 		return ctrl.Result{}, err
 	}
 	if !c.DeletionTimestamp.IsZero() {
@@ -101,39 +95,78 @@ func (r *CustomerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 
 	out := outcome{kind: suspended, reason: crmv1alpha1.ReasonSuspended,
 		message: "spec.suspend is true: the operator makes no calls to Tiquo for this Customer"}
-	if sel, ok := secretFor(&c, r.DefaultSecret); ok && !c.Spec.Suspend && !force && r.scanner.unchanged(ctx, sel, &c) {
-		// The drift scan saw this record unchanged since it was last in line: nothing to do,
-		// and no resync timer, since the scan watches it.
-		return ctrl.Result{}, nil
-	}
 	if !c.Spec.Suspend {
 		r.fleet.observe(req.NamespacedName, c.Generation, r.now())
 		var wait time.Duration
-		if out, wait = r.sync(ctx, &c, force); wait > 0 {
+		if out, wait = r.sync(ctx, c, force); wait > 0 {
 			// Tiquo must not be called yet for this generation; nothing new to report.
 			return ctrl.Result{RequeueAfter: wait, Priority: new(lowPriority)}, nil
 		}
 		if out.kind == synced {
 			if unreported := r.schedule.takeUnreported(req.NamespacedName, c.Generation); out.patched == nil {
-				// An earlier sync of this generation patched the record but could not write the
-				// status saying so; this one found the record matching. Report that PATCH now.
+				// An earlier sync of this generation patched the record but could not report
+				// it; this one found the record matching. Report that PATCH now.
 				out.patched = unreported
 			}
 		}
 	}
 	before := c.DeepCopy()
-	r.setStatus(&c, out)
+	r.setStatus(c, out)
 	if requested != "" && !c.Spec.Suspend {
 		c.Status.LastHandledReconcileAt = requested
 	}
 	// The result is taken before the write is handed over: the writer decodes the API
 	// server's answer into c.
-	res := r.next(&c, out)
-	sw := &statusWrite{key: req.NamespacedName, before: before, after: &c, out: out, log: log.FromContext(ctx)}
+	res := r.next(c, out)
+	sw := &statusWrite{key: req.NamespacedName, before: before, after: c, out: out, log: log.FromContext(ctx)}
 	if err := r.handOver(ctx, sw); err != nil {
 		return ctrl.Result{}, err
 	}
 	return res, nil
+}
+
+// read returns the Customer as the last status write left it, or nil when it is gone, in
+// which case everything kept about it is forgotten. The cache can lag a status the writer
+// has just stored; then the Customer is read from the API server, so that a reconcile never
+// starts from a status older than its predecessor's (which would repeat its events and a
+// requested sync).
+func (r *CustomerReconciler) read(ctx context.Context, key types.NamespacedName) (*crmv1alpha1.Customer, error) {
+	written := ""
+	if r.writer != nil {
+		// The status this reconcile starts from must not be older than the one the previous
+		// reconcile of the Customer handed over.
+		if err := r.writer.wait(ctx, key); err != nil {
+			return nil, err
+		}
+		written = r.writer.takeWritten(key)
+	}
+	c := &crmv1alpha1.Customer{}
+	err := r.Get(ctx, key, c)
+	if err == nil && written != "" && c.ResourceVersion != written {
+		err = r.APIReader.Get(ctx, key, c)
+	}
+	if apierrors.IsNotFound(err) {
+		r.forget(key)
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// forget drops everything kept about a Customer that is gone. Deleting a Customer leaves
+// the Tiquo record untouched.
+func (r *CustomerReconciler) forget(key types.NamespacedName) {
+	r.schedule.forget(key)
+	r.fleet.forget(key)
+	if r.writer != nil {
+		r.writer.forget(key)
+	}
+	if r.secrets != nil {
+		// The Customer may have been the last to name its Secret.
+		r.secrets.sweepSoon()
+	}
 }
 
 // handOver reports an outcome whose status is unchanged, and otherwise hands the status
@@ -150,8 +183,9 @@ func (r *CustomerReconciler) handOver(ctx context.Context, sw *statusWrite) erro
 	}
 }
 
-// sync observes the record and, when it differs, patches it. It returns wait > 0 instead of
-// an outcome when the schedule forbids calling Tiquo for that long.
+// sync checks the invariants, observes the record and, when it differs, patches it. It
+// returns wait > 0 instead of an outcome when a transient backoff forbids calling Tiquo for
+// that long.
 func (r *CustomerReconciler) sync(ctx context.Context, c *crmv1alpha1.Customer, force bool) (outcome, time.Duration) {
 	key := client.ObjectKeyFromObject(c)
 
@@ -170,6 +204,10 @@ func (r *CustomerReconciler) sync(ctx context.Context, c *crmv1alpha1.Customer, 
 			"spec.apiKeySecretRef is not set and the operator has no default API key Secret"), 0
 	}
 	apiKey, credentials, err := r.keys.apiKey(ctx, secret)
+	if err != nil {
+		// The drift scan cannot vouch for records it has no key to list.
+		r.scanner.uncover(secret)
+	}
 	if errors.Is(err, errCredentials) {
 		return stalled(crmv1alpha1.ReasonCredentialsNotFound, "%s", err.Error()), 0
 	} else if err != nil {
@@ -179,20 +217,31 @@ func (r *CustomerReconciler) sync(ctx context.Context, c *crmv1alpha1.Customer, 
 
 	sched := r.schedule.get(key, c.Generation, credentials)
 	if wait := sched.notBefore.Sub(r.now()); wait > 0 && !force {
+		if sched.held != nil {
+			// A terminal outcome holds: it stands until the recheck, and is reported again.
+			return *sched.held, 0
+		}
 		return outcome{}, wait
 	}
 
-	out := r.observeAndPatch(ctx, c, apiKey, secret, sched.nonConvergent)
+	obs, err := r.observe(ctx, c, apiKey, secret, credentials, force)
+	var out outcome
+	if err != nil {
+		out = classify(err, c.Spec.CustomerID, secret, redactor(&c.Spec, nil))
+	} else {
+		out = r.act(ctx, c, obs, apiKey, secret, sched.nonConvergent)
+	}
 	switch out.kind {
 	case transient:
 		out = r.backOff(ctx, c, credentials, out)
 	case terminal:
 		r.schedule.succeeded(key, c.Generation, credentials)
-		r.schedule.holdUntil(key, c.Generation, credentials, r.now().Add(jitter(r.TerminalRecheckInterval, 0.1)))
 		if out.reason == crmv1alpha1.ReasonNonConvergent {
 			r.schedule.addNonConvergent(key, c.Generation, credentials, out.patched)
 			out.patched = nil
 		}
+		out.retryAt = r.now().Add(jitter(r.TerminalRecheckInterval, 0.1))
+		r.schedule.holdUntil(key, c.Generation, credentials, out.retryAt, out)
 	default:
 		r.schedule.succeeded(key, c.Generation, credentials)
 	}
@@ -201,7 +250,8 @@ func (r *CustomerReconciler) sync(ctx context.Context, c *crmv1alpha1.Customer, 
 
 // backOff schedules the next attempt after a transient failure: capped exponential backoff
 // with jitter, and no earlier than the reset Tiquo announced. Every transient outcome passes
-// here, so that each one has a time to come back and a start for its grace period.
+// here, so that each one has a time to come back and a start for its grace period. Empty
+// credentials mark a failure before Tiquo was called.
 func (r *CustomerReconciler) backOff(ctx context.Context, c *crmv1alpha1.Customer, credentials string, out outcome) outcome {
 	delay, since := r.schedule.failed(client.ObjectKeyFromObject(c), c.Generation, credentials, r.now(), out.retryAt,
 		r.RetryBaseDelay, r.RetryMaxDelay)
@@ -211,20 +261,40 @@ func (r *CustomerReconciler) backOff(ctx context.Context, c *crmv1alpha1.Custome
 	return out
 }
 
-// observeAndPatch reads the record and sends the smallest PATCH that makes it match,
-// leaving out fields already found non-convergent for this generation.
-func (r *CustomerReconciler) observeAndPatch(ctx context.Context, c *crmv1alpha1.Customer, apiKey string,
-	secret SecretKeySelector, skip []string) outcome {
-	logger := log.FromContext(ctx)
-	id := c.Spec.CustomerID
+// observation is what the reconciler knows of the live record when it diffs: the record
+// itself, from a GET, or the drift scan's word that it is unchanged since the status was
+// written, when that status settled the current generation.
+type observation struct {
+	live      *tiquo.Customer
+	unchanged bool
+}
 
-	live, err := r.call(ctx, func(ctx context.Context) (*tiquo.Customer, error) {
-		return r.API.GetCustomer(ctx, apiKey, id)
-	})
-	if err != nil {
-		return classify(err, id, secret, redactor(&c.Spec, nil))
+// observe reads the record, unless the drift scan listed it, with the same key, unchanged
+// since the operator last observed it (and no sync was requested).
+func (r *CustomerReconciler) observe(ctx context.Context, c *crmv1alpha1.Customer, apiKey string,
+	secret SecretKeySelector, credentials string, force bool) (observation, error) {
+	if !force && r.scanner.unchanged(ctx, secret, credentials, c) {
+		return observation{unchanged: true}, nil
 	}
+	live, err := r.call(ctx, func(ctx context.Context) (*tiquo.Customer, error) {
+		return r.API.GetCustomer(ctx, apiKey, c.Spec.CustomerID)
+	})
+	return observation{live: live}, err
+}
 
+// act diffs the observed record against the spec and sends the smallest PATCH that makes it
+// match, leaving out fields already found non-convergent for this generation.
+func (r *CustomerReconciler) act(ctx context.Context, c *crmv1alpha1.Customer, obs observation, apiKey string,
+	secret SecretKeySelector, skip []string) outcome {
+	if obs.unchanged {
+		// The record is as the status describes it, and the status settled this generation:
+		// in sync, or (under Observe) differing in the pending fields.
+		if readyReason(c) == crmv1alpha1.ReasonDrifted {
+			return drifted(nil, c.Status.PendingChanges)
+		}
+		return inSync(nil, nil)
+	}
+	live, id := obs.live, c.Spec.CustomerID
 	patch := diff.Compute(&c.Spec, live)
 	if c.Spec.ManagementPolicy == crmv1alpha1.ManagementPolicyObserve {
 		if patch.IsEmpty() {
@@ -243,7 +313,7 @@ func (r *CustomerReconciler) observeAndPatch(ctx context.Context, c *crmv1alpha1
 	}
 
 	fields := patch.Fields()
-	logger.Info("Patching Tiquo customer", "fields", fields)
+	log.FromContext(ctx).Info("Patching Tiquo customer", "fields", fields)
 	updated, err := r.call(ctx, func(ctx context.Context) (*tiquo.Customer, error) {
 		return r.API.UpdateCustomer(ctx, apiKey, id, patch)
 	})
@@ -259,12 +329,18 @@ func (r *CustomerReconciler) observeAndPatch(ctx context.Context, c *crmv1alpha1
 		confirmed, err := r.call(ctx, func(ctx context.Context) (*tiquo.Customer, error) {
 			return r.API.GetCustomer(ctx, apiKey, id)
 		})
-		if err == nil {
-			updated = confirmed
-			if stuck = stillDiffering(&c.Spec, updated, fields); len(stuck) > 0 {
-				return nonConvergent(updated, stuck)
-			}
+		if err != nil {
+			// The record was patched, but whether it now matches is unknown: report the
+			// failure, and the PATCH once a later sync finds the record matching.
+			r.schedule.setUnreported(client.ObjectKeyFromObject(c), c.Generation, fields)
+			out := classify(err, id, secret, redactor(&c.Spec, updated))
+			out.live = updated
+			return out
 		}
+		if stuck = stillDiffering(&c.Spec, confirmed, fields); len(stuck) > 0 {
+			return nonConvergent(confirmed, stuck)
+		}
+		updated = confirmed
 	}
 	return inSync(updated, fields)
 }
@@ -347,7 +423,12 @@ func (r *CustomerReconciler) next(c *crmv1alpha1.Customer, out outcome) ctrl.Res
 	case transient:
 		return ctrl.Result{RequeueAfter: out.retryAt.Sub(r.now())}
 	case terminal:
-		return ctrl.Result{RequeueAfter: jitter(r.TerminalRecheckInterval, 0.1), Priority: new(lowPriority)}
+		// The slow recheck, when the hold of this outcome ends.
+		wait := jitter(r.TerminalRecheckInterval, 0.1)
+		if !out.retryAt.IsZero() {
+			wait = max(out.retryAt.Sub(r.now()), time.Millisecond)
+		}
+		return ctrl.Result{RequeueAfter: wait, Priority: new(lowPriority)}
 	default:
 		if sel, ok := secretFor(c, r.DefaultSecret); ok && scannable(c) && r.scanner.covers(sel) {
 			// The drift scan watches this record; it reconciles the Customer when it changes.

@@ -2,6 +2,9 @@ package controller
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"iter"
 	"sync"
 	"time"
 
@@ -25,11 +28,19 @@ type driftScanner struct {
 
 	mu    sync.Mutex
 	modes map[SecretKeySelector]scanMode
-	// seen holds, per key, the updatedAt of every record its last covering scan listed.
-	seen map[SecretKeySelector]map[string]time.Time
+	// seen holds, per key, what its last covering scan listed.
+	seen map[SecretKeySelector]listing
 	// firstDone is closed when the first scan after startup has finished.
 	firstDone chan struct{}
 	once      sync.Once
+}
+
+// listing is what one scan of an account saw: each record's updatedAt, and the version of the
+// key Secret it listed with. It vouches only for reconciles that use that same version: a
+// rotated key has not been shown to work until a call with it answered.
+type listing struct {
+	credentials string
+	updatedAt   map[string]time.Time
 }
 
 // scanMode is what the scanner learned about one key's account.
@@ -44,7 +55,7 @@ type scanMode struct {
 func newDriftScanner(r *CustomerReconciler, interval time.Duration) *driftScanner {
 	return &driftScanner{r: r, interval: interval,
 		events: make(chan event.GenericEvent, 1024), modes: map[SecretKeySelector]scanMode{},
-		seen: map[SecretKeySelector]map[string]time.Time{}, firstDone: make(chan struct{})}
+		seen: map[SecretKeySelector]listing{}, firstDone: make(chan struct{})}
 }
 
 // NeedLeaderElection makes only the leader scan, as only the leader reconciles.
@@ -77,6 +88,18 @@ func (s *driftScanner) covers(sel SecretKeySelector) bool {
 	return s.modes[sel].covering
 }
 
+// uncover stops the scan from vouching for the records of Customers using sel, until a scan
+// lists them again: their key could not be read.
+func (s *driftScanner) uncover(sel SecretKeySelector) {
+	if s == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.modes, sel)
+	delete(s.seen, sel)
+}
+
 // maxFirstScanWait bounds how long a reconcile waits for the first scan after startup.
 const maxFirstScanWait = time.Minute
 
@@ -84,7 +107,7 @@ const maxFirstScanWait = time.Minute
 // since the operator last observed it, so that reconciling it needs no call to Tiquo. Right
 // after startup it waits (boundedly) for the first scan, so that a restart costs the list
 // pages and not a read of every record.
-func (s *driftScanner) unchanged(ctx context.Context, sel SecretKeySelector, c *crmv1alpha1.Customer) bool {
+func (s *driftScanner) unchanged(ctx context.Context, sel SecretKeySelector, credentials string, c *crmv1alpha1.Customer) bool {
 	if s == nil || !scannable(c) {
 		return false
 	}
@@ -97,8 +120,16 @@ func (s *driftScanner) unchanged(ctx context.Context, sel SecretKeySelector, c *
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	at, ok := s.seen[sel][c.Spec.CustomerID]
-	return s.modes[sel].covering && ok && at.Equal(c.Status.UpdatedAt.UTC().Truncate(time.Second))
+	l := s.seen[sel]
+	at, ok := l.updatedAt[c.Spec.CustomerID]
+	return s.modes[sel].covering && l.credentials == credentials && ok && sameTime(at, c.Status.UpdatedAt)
+}
+
+// sameTime reports whether the updatedAt Tiquo listed is the one a status holds, to the
+// precision Tiquo gives.
+func sameTime(listed time.Time, status string) bool {
+	t, err := time.Parse(time.RFC3339Nano, status)
+	return err == nil && t.Equal(listed)
 }
 
 // scanAll scans every key that in-sync Customers use; with notify, it reconciles the
@@ -116,8 +147,21 @@ func (s *driftScanner) scanAll(ctx context.Context, notify bool) {
 			groups[sel] = append(groups[sel], c)
 		}
 	}
+	s.forgetUnused(groups)
 	for sel, customers := range groups {
 		s.scan(ctx, sel, customers, notify)
+	}
+}
+
+// forgetUnused drops what the scanner learned about keys no scannable Customer uses any more.
+func (s *driftScanner) forgetUnused(groups map[SecretKeySelector][]*crmv1alpha1.Customer) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for sel := range s.modes {
+		if _, used := groups[sel]; !used {
+			delete(s.modes, sel)
+			delete(s.seen, sel)
+		}
 	}
 }
 
@@ -126,7 +170,7 @@ func (s *driftScanner) scanAll(ctx context.Context, notify bool) {
 // and does not ask for an interval of its own.
 func scannable(c *crmv1alpha1.Customer) bool {
 	reason := readyReason(c)
-	return !c.Spec.Suspend && c.Spec.SyncInterval == nil && c.Status.UpdatedAt != nil &&
+	return !c.Spec.Suspend && c.Spec.SyncInterval == nil && c.Status.UpdatedAt != "" &&
 		c.Status.ObservedGeneration == c.Generation &&
 		(reason == crmv1alpha1.ReasonSynced || reason == crmv1alpha1.ReasonDrifted)
 }
@@ -144,17 +188,21 @@ func (s *driftScanner) scan(ctx context.Context, sel SecretKeySelector, customer
 		return // Per-Customer resyncs are cheaper for this account; they run on their own timers.
 	}
 
-	apiKey, _, err := s.r.keys.apiKey(ctx, sel)
-	if err != nil {
-		return // The Customers report the missing key themselves.
-	}
-	seen := make(map[string]time.Time, len(customers))
+	seen := listing{updatedAt: make(map[string]time.Time, len(customers))}
 	pages, items := 0, 0
 	budget := len(customers) // A GET per Customer is what the scan must beat.
-	ok := true
-	for rec, err := range s.r.API.ListCustomers(ctx, apiKey, tiquo.ListOptions{Limit: tiquo.MaxListLimit}) {
+	apiKey, credentials, err := s.r.keys.apiKey(ctx, sel)
+	seen.credentials = credentials
+	haveKey := err == nil
+	ok := haveKey
+	if !haveKey {
+		// The scan cannot vouch for records it has no key to list; each Customer reconciles
+		// and reports the key itself (CredentialsNotFound).
+		logger.Info("Drift scan cannot read its API key; reconciling each Customer instead")
+	}
+	for rec, err := range s.listing(ctx, apiKey, haveKey) {
 		if err != nil {
-			logger.Info("Drift scan failed; reconciling each Customer instead", "error", err.Error())
+			logger.Info("Drift scan failed; reconciling each Customer instead", "error", describeFailure(err))
 			ok = false
 			break
 		}
@@ -166,14 +214,20 @@ func (s *driftScanner) scan(ctx context.Context, sel SecretKeySelector, customer
 		}
 		items++
 		if rec.UpdatedAt != nil {
-			seen[rec.ID] = rec.UpdatedAt.UTC().Truncate(time.Second)
+			seen.updatedAt[rec.ID] = *rec.UpdatedAt
 		}
 	}
 	s.mu.Lock()
-	s.modes[sel] = scanMode{covering: ok, pages: max(pages, 1)}
-	if ok {
+	switch {
+	case !haveKey:
+		// Nothing was learned about the account; scan it again once the key is back.
+		delete(s.modes, sel)
+		delete(s.seen, sel)
+	case ok:
+		s.modes[sel] = scanMode{covering: true, pages: max(pages, 1)}
 		s.seen[sel] = seen
-	} else {
+	default:
+		s.modes[sel] = scanMode{pages: max(pages, 1)}
 		delete(s.seen, sel)
 	}
 	s.mu.Unlock()
@@ -184,8 +238,8 @@ func (s *driftScanner) scan(ctx context.Context, sel SecretKeySelector, customer
 	}
 	changed := 0
 	for _, c := range customers {
-		at, listed := seen[c.Spec.CustomerID]
-		if ok && listed && at.Equal(c.Status.UpdatedAt.UTC().Truncate(time.Second)) {
+		at, listed := seen.updatedAt[c.Spec.CustomerID]
+		if ok && listed && sameTime(at, c.Status.UpdatedAt) {
 			continue
 		}
 		changed++
@@ -197,4 +251,26 @@ func (s *driftScanner) scan(ctx context.Context, sel SecretKeySelector, customer
 	}
 	logger.V(1).Info("Drift scan done", "pages", pages, "customers", len(customers), "reconciling", changed,
 		"covering", ok)
+}
+
+// listing pages through the account of apiKey, or yields nothing when there is no key.
+func (s *driftScanner) listing(ctx context.Context, apiKey string, haveKey bool) iter.Seq2[*tiquo.Customer, error] {
+	if !haveKey {
+		return func(func(*tiquo.Customer, error) bool) {}
+	}
+	return s.r.API.ListCustomers(ctx, apiKey, tiquo.ListOptions{Limit: tiquo.MaxListLimit})
+}
+
+// describeFailure names a failed Tiquo call without quoting Tiquo's own text, which can
+// echo the values of a record.
+func describeFailure(err error) string {
+	var apiErr *tiquo.APIError
+	switch {
+	case errors.As(err, &apiErr):
+		return fmt.Sprintf("HTTP %d from Tiquo", apiErr.StatusCode)
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		return "no answer from Tiquo in time"
+	default:
+		return "no answer from Tiquo"
+	}
 }

@@ -54,7 +54,7 @@ func newScanFixture(t *testing.T, records, managed int) *scanFixture {
 		c := &crmv1alpha1.Customer{
 			ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: fmt.Sprintf("c%04d", i), Generation: 1},
 			Spec:       crmv1alpha1.CustomerSpec{CustomerID: id},
-			Status: crmv1alpha1.CustomerStatus{ObservedGeneration: 1, UpdatedAt: &metav1.Time{Time: updated},
+			Status: crmv1alpha1.CustomerStatus{ObservedGeneration: 1, UpdatedAt: updated.Format(time.RFC3339Nano),
 				Conditions: []metav1.Condition{{Type: crmv1alpha1.ConditionReady, Status: metav1.ConditionTrue,
 					Reason: crmv1alpha1.ReasonSynced, ObservedGeneration: 1, LastTransitionTime: metav1.Now()}}},
 		}
@@ -67,9 +67,19 @@ func newScanFixture(t *testing.T, records, managed int) *scanFixture {
 		t.Fatal(err)
 	}
 	r := &CustomerReconciler{Client: cl, APIReader: cl, API: api, DefaultSecret: &f.sel}
-	r.keys = newKeyStore(readerVersions{cl}, cl)
+	r.keys = newKeyStore(readerVersions{cl}, cl, nil)
 	f.scanner = newDriftScanner(r, time.Minute)
 	return f
+}
+
+// credentials returns the version of the key Secret, as a reconcile reads it.
+func (f *scanFixture) credentials(t *testing.T) string {
+	t.Helper()
+	_, version, err := f.scanner.r.keys.apiKey(context.Background(), f.sel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return version
 }
 
 // scan runs one scan and returns the names of the Customers it asked to reconcile and the
@@ -119,14 +129,17 @@ func TestDriftScanReconcilesOnlyChangedRecords(t *testing.T) {
 	// saw changed. (The first scan is done: the fixture ran it.)
 	f.scanner.once.Do(func() { close(f.scanner.firstDone) })
 	ctx := context.Background()
-	if !f.scanner.unchanged(ctx, f.sel, f.byName["c0001"]) {
+	if !f.scanner.unchanged(ctx, f.sel, f.credentials(t), f.byName["c0001"]) {
 		t.Error("an unchanged record is not reported unchanged")
 	}
-	if f.scanner.unchanged(ctx, f.sel, f.byName["c0007"]) {
+	if f.scanner.unchanged(ctx, f.sel, f.credentials(t), f.byName["c0007"]) {
 		t.Error("a record edited in Tiquo is reported unchanged")
 	}
+	if f.scanner.unchanged(ctx, f.sel, "rotated", f.byName["c0001"]) {
+		t.Error("a scan with one version of the key vouches for a reconcile with another: a rotated key is not shown to work")
+	}
 	other := SecretKeySelector{Namespace: "other", Name: "key", Key: "apiKey"}
-	if f.scanner.unchanged(ctx, other, f.byName["c0001"]) {
+	if f.scanner.unchanged(ctx, other, f.credentials(t), f.byName["c0001"]) {
 		t.Error("a scan of one account vouches for a record under another key")
 	}
 }
@@ -183,10 +196,10 @@ func TestDriftScanAtStartupLeavesChangedRecordsToTheQueuedReconciles(t *testing.
 		t.Error("the startup scan does not cover the key")
 	}
 	ctx := context.Background()
-	if f.scanner.unchanged(ctx, f.sel, f.byName["c0042"]) {
+	if f.scanner.unchanged(ctx, f.sel, f.credentials(t), f.byName["c0042"]) {
 		t.Error("the queued reconcile of a record edited in Tiquo is told it is unchanged")
 	}
-	if !f.scanner.unchanged(ctx, f.sel, f.byName["c0041"]) {
+	if !f.scanner.unchanged(ctx, f.sel, f.credentials(t), f.byName["c0041"]) {
 		t.Error("the queued reconcile of an unchanged record is not told so")
 	}
 }
@@ -202,4 +215,72 @@ func (r readerVersions) resourceVersion(ctx context.Context, name types.Namespac
 		return "", err
 	}
 	return m.ResourceVersion, nil
+}
+
+// An edit within the same second as the last observation is still a change: the scan
+// compares updatedAt to the precision Tiquo gives (milliseconds in the sandbox). On 7ddbc6a
+// both sides were cut to whole seconds, and such an edit went unseen until the next one.
+func TestDriftScanSeesAnEditWithinTheSameSecond(t *testing.T) {
+	f := newScanFixture(t, 20, 20)
+	rec, _ := f.sb.Customer("cust_0003")
+	rec.Notes, rec.UpdatedAt = "edited", rec.UpdatedAt.Add(5*time.Millisecond)
+	f.sb.PutCustomer(rec)
+	names, _ := f.scan(t)
+	if want := []string{"c0003"}; !slices.Equal(names, want) {
+		t.Errorf("reconciling %v; want %v, whose record changed 5ms after it was observed", names, want)
+	}
+}
+
+// A key the scan cannot read stops covering its Customers at once, and they are reconciled,
+// so that they report CredentialsNotFound; once the key is back, the next scan covers them
+// again. (On 7ddbc6a the scan kept covering with its old listing, and the Customers stayed
+// Synced for good.)
+func TestDriftScanStopsCoveringAKeyItCannotRead(t *testing.T) {
+	f := newScanFixture(t, 30, 30)
+	if _, _ = f.scan(t); !f.scanner.covers(f.sel) {
+		t.Fatal("the scan does not cover the key")
+	}
+	credentials := f.credentials(t)
+	cl := f.scanner.r.Client
+	secret := &corev1.Secret{ObjectMeta: metav1.ObjectMeta{Namespace: "tiquo", Name: "key"}}
+	if err := cl.Delete(context.Background(), secret); err != nil {
+		t.Fatal(err)
+	}
+	names, calls := f.scan(t)
+	if len(names) != 30 || calls != 0 {
+		t.Errorf("without its key the scan made %d list calls and reconciles %d Customers; want 0 and all 30", calls, len(names))
+	}
+	f.scanner.once.Do(func() { close(f.scanner.firstDone) })
+	if f.scanner.covers(f.sel) || f.scanner.unchanged(context.Background(), f.sel, credentials, f.byName["c0001"]) {
+		t.Error("a scan without its key still vouches for the key's records")
+	}
+
+	secret.Data = map[string][]byte{"apiKey": []byte("sk_test_scan")}
+	secret.ResourceVersion = ""
+	if err := cl.Create(context.Background(), secret); err != nil {
+		t.Fatal(err)
+	}
+	if names, calls := f.scan(t); len(names) != 0 || calls != 1 || !f.scanner.covers(f.sel) {
+		t.Errorf("with the key back: reconciling %d, %d list calls, covering %v; want 0, 1, true", len(names), calls, f.scanner.covers(f.sel))
+	}
+}
+
+// What the scan learned about a key goes once no Customer it could scan uses the key.
+func TestDriftScanForgetsKeysNoLongerUsed(t *testing.T) {
+	f := newScanFixture(t, 10, 10)
+	f.scan(t)
+	if !f.scanner.covers(f.sel) {
+		t.Fatal("the scan does not cover the key")
+	}
+	for _, c := range f.byName {
+		if err := f.scanner.r.Delete(context.Background(), c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.scan(t)
+	f.scanner.mu.Lock()
+	defer f.scanner.mu.Unlock()
+	if len(f.scanner.modes) != 0 || len(f.scanner.seen) != 0 {
+		t.Errorf("after the last Customer went the scanner keeps %d modes and %d listings", len(f.scanner.modes), len(f.scanner.seen))
+	}
 }

@@ -43,6 +43,12 @@ type secretWatches struct {
 	// events carries the Secrets that changed to the controller, which reconciles the
 	// Customers using them.
 	events chan event.GenericEvent
+	// stopped is called with each Secret whose watch stopped, so that its value goes too;
+	// swept after each sweep, so that what is kept about keys no longer held goes too.
+	stopped func(types.NamespacedName)
+	swept   func()
+	// poke asks for a sweep soon, after a Customer went.
+	poke chan struct{}
 
 	// syncTimeout bounds how long a reconcile waits for a new watch to list its Secret.
 	syncTimeout time.Duration
@@ -63,6 +69,10 @@ type secretWatch struct {
 // sweepInterval is how often watches of Secrets no Customer names are stopped.
 const sweepInterval = time.Minute
 
+// sweepDelay is how soon after a Customer went the watches are swept, so that the deletes
+// of many Customers at once cost one sweep, and the cache has seen them go.
+const sweepDelay = time.Second
+
 // secretSyncTimeout is how long a reconcile waits for a new watch to list its Secret. A
 // watch whose list keeps failing (the API server is down, or RBAC forbids the namespace)
 // retries on its own; meanwhile the reconcile reports a transient failure and backs off
@@ -73,8 +83,18 @@ var secretsResource = corev1.SchemeGroupVersion.WithResource("secrets")
 
 func newSecretWatches(c metadata.Interface, inUse func(context.Context, types.NamespacedName) (bool, error)) *secretWatches {
 	return &secretWatches{client: c, inUse: inUse, events: make(chan event.GenericEvent, 64),
+		stopped: func(types.NamespacedName) {}, swept: func() {}, poke: make(chan struct{}, 1),
 		syncTimeout: secretSyncTimeout, started: make(chan struct{}),
 		watches: map[types.NamespacedName]*secretWatch{}}
+}
+
+// sweepSoon asks for a sweep within sweepDelay: a Customer went, and may have been the last
+// to name its Secret.
+func (s *secretWatches) sweepSoon() {
+	select {
+	case s.poke <- struct{}{}:
+	default: // A sweep is already due.
+	}
 }
 
 // NeedLeaderElection makes the watches run on the leader only, where the reconciles are.
@@ -92,6 +112,13 @@ func (s *secretWatches) Start(ctx context.Context) error {
 			return nil
 		case <-t.C:
 			s.sweep(ctx)
+		case <-s.poke:
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(sweepDelay):
+				s.sweep(ctx)
+			}
 		}
 	}
 }
@@ -100,6 +127,7 @@ func (s *secretWatches) Start(ctx context.Context) error {
 // looks, so that a reconcile of a Customer that names a Secret (and is therefore in the
 // cache, and counted) either keeps its watch or starts it again.
 func (s *secretWatches) sweep(ctx context.Context) {
+	defer s.swept()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for name, w := range s.watches {
@@ -109,6 +137,7 @@ func (s *secretWatches) sweep(ctx context.Context) {
 		}
 		w.stop()
 		delete(s.watches, name)
+		s.stopped(name)
 		log.FromContext(ctx).V(1).Info("Stopped watching a Secret no Customer names", "secret", name.String())
 	}
 }

@@ -111,7 +111,9 @@ func (r *CustomerReconciler) setDefaults(mgr ctrl.Manager) error {
 		return fmt.Errorf("metadata client: %w", err)
 	}
 	r.secrets = newSecretWatches(meta, r.customersNaming)
-	r.keys = newKeyStore(r.secrets, r.APIReader)
+	r.keys = newKeyStore(r.secrets, r.APIReader, r.API.RetainKeys)
+	r.secrets.stopped = r.keys.forget
+	r.secrets.swept = r.keys.release
 	r.schedule = newSchedule()
 	r.fleet = newFleet()
 	if r.now == nil {
