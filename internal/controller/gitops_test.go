@@ -2,6 +2,7 @@ package controller_test
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -59,7 +60,7 @@ func TestSuspendStopsAllCalls(t *testing.T) {
 	// Drift in Tiquo and resync intervals pass: not a single call while suspended.
 	before := calls(id)
 	rec.Phone = "+1000000000"
-	sb.PutCustomer(rec)
+	editInDashboard(rec)
 	time.Sleep(3 * resyncInterval)
 	if n := calls(id); !equalCalls(n, before) {
 		t.Errorf("calls while suspended: %v, before %v", n, before)
@@ -67,12 +68,14 @@ func TestSuspendStopsAllCalls(t *testing.T) {
 
 	// Resuming syncs at once and puts the record back.
 	update(t, c, func(c *crmv1alpha1.Customer) { c.Spec.Suspend = false })
-	eventually(t, 10*time.Second, func() error {
+	putBack := func() error {
 		if b := patchBodies(t, id); len(b) != 1 || b[0] != `{"phone":"+1987654321"}` {
 			return errorf("PATCHes %v after resuming", b)
 		}
 		return nil
-	})
+	}
+	eventually(t, 10*time.Second, putBack)
+	stays(t, 2*resyncInterval, putBack)
 	eventually(t, 10*time.Second, func() error {
 		if cond := findCondition(get(t, c), crmv1alpha1.ConditionSuspended); cond != nil {
 			return errorf("Suspended condition stays after resuming: %+v", cond)
@@ -111,17 +114,23 @@ func TestObservePolicyReportsWithoutPatching(t *testing.T) {
 	if got.Status.ObservedGeneration != got.Generation {
 		t.Errorf("observedGeneration %d, want %d", got.Status.ObservedGeneration, got.Generation)
 	}
-	waitResyncs(t, id, 2)
+	waitScans(t, 2)
 	if b := patchBodies(t, id); len(b) != 0 {
 		t.Errorf("Observe sent PATCHes %v", b)
+	}
+	if got := get(t, c); readyReasonOf(got) != crmv1alpha1.ReasonDrifted || !slices.Equal(got.Status.PendingChanges, []string{"address.line1", "phone"}) {
+		t.Errorf("after drift scans: Ready reason %s, pendingChanges %v; want Drifted, [address.line1 phone]", readyReasonOf(got), got.Status.PendingChanges)
 	}
 
 	// Switching to Sync sends exactly the pending changes.
 	update(t, c, func(c *crmv1alpha1.Customer) { c.Spec.ManagementPolicy = crmv1alpha1.ManagementPolicySync })
 	got = waitFor(t, c, metav1.ConditionTrue, crmv1alpha1.ReasonSynced)
-	if b := patchBodies(t, id); len(b) != 1 || b[0] != `{"address":{"line1":"456 Oak Avenue"},"phone":"+1987654321"}` {
-		t.Errorf("PATCHes %v after switching to Sync", b)
-	}
+	stays(t, 2*resyncInterval, func() error {
+		if b := patchBodies(t, id); len(b) != 1 || b[0] != `{"address":{"line1":"456 Oak Avenue"},"phone":"+1987654321"}` {
+			return errorf("PATCHes %v after switching to Sync", b)
+		}
+		return nil
+	})
 	if len(got.Status.PendingChanges) != 0 {
 		t.Errorf("pendingChanges %v stays after the sync", got.Status.PendingChanges)
 	}
@@ -148,15 +157,28 @@ func TestRequestedAtSyncsNow(t *testing.T) {
 	}
 }
 
+// A Customer's syncInterval replaces the operator's. Where the drift scan covers a key, its
+// Customers need no resync of their own; this test uses a key whose account costs more to
+// page than to read its one Customer's record, so that the scan gives way to per-Customer
+// resyncs at the operator's interval, as it does in a large account.
 func TestSyncIntervalPerCustomer(t *testing.T) {
 	ns := newNamespace(t)
+	if err := k8sClient.Create(context.Background(), apiKeySecret(ns, "own-key", keyOther)); err != nil {
+		t.Fatal(err)
+	}
+	for i := sb.CustomerCount(); i <= 150; i++ {
+		seed(t, fmt.Sprintf("%s_filler_%d", uniqueID(t), i), nil)
+	}
 	slow, fast := uniqueID(t)+"_slow", uniqueID(t)+"_fast"
 	seed(t, slow, nil)
 	seed(t, fast, nil)
 	spec := matchingSpec(slow)
 	spec.SyncInterval = &metav1.Duration{Duration: time.Hour}
 	waitFor(t, create(t, ns, "slow", spec), metav1.ConditionTrue, crmv1alpha1.ReasonSynced)
-	waitFor(t, create(t, ns, "fast", matchingSpec(fast)), metav1.ConditionTrue, crmv1alpha1.ReasonSynced)
+	spec = matchingSpec(fast)
+	spec.APIKeySecretRef = &crmv1alpha1.SecretKeyReference{Name: "own-key"}
+	waitFor(t, create(t, ns, "fast", spec), metav1.ConditionTrue, crmv1alpha1.ReasonSynced)
+	waitScans(t, 3) // The scan tries the key once, and gives way.
 
 	waitResyncs(t, fast, 2) // The operator's interval.
 	if n := calls(slow); n["GET"] != 1 {

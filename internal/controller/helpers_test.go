@@ -46,6 +46,13 @@ func seed(t *testing.T, id string, mutate func(*sandbox.Customer)) sandbox.Custo
 	return c
 }
 
+// editInDashboard stores rec as someone editing it in the Tiquo dashboard would: Tiquo moves
+// updatedAt on every change.
+func editInDashboard(rec sandbox.Customer) {
+	rec.UpdatedAt = time.Now().UTC().Truncate(time.Millisecond)
+	sb.PutCustomer(rec)
+}
+
 // matchingSpec returns a spec that declares every field of the seeded record as it is.
 func matchingSpec(id string) crmv1alpha1.CustomerSpec { return fixture.Spec(id) }
 
@@ -131,16 +138,72 @@ func patchBodies(t *testing.T, id string) []string {
 }
 
 // waitResyncs waits until the sandbox has received n more GETs for id than before, i.e. n
-// routine resyncs happened.
+// routine resyncs happened, and fails if they came faster than the resync interval allows
+// (a hot loop) or much slower.
 func waitResyncs(t *testing.T, id string, n int) {
 	t.Helper()
-	start := calls(id)["GET"]
+	start, began := calls(id)["GET"], time.Now()
 	eventually(t, time.Duration(n+2)*resyncInterval*2, func() error {
 		if got := calls(id)["GET"]; got < start+n {
 			return fmt.Errorf("%d resync GETs, want %d", got-start, n)
 		}
 		return nil
 	})
+	// The first resync may be due at once (its timer ran before this call); each later one
+	// comes an interval (±10% jitter) after the one before.
+	if elapsed, least := time.Since(began), time.Duration(float64(n-1)*0.85*float64(resyncInterval)); elapsed < least {
+		t.Errorf("%d resyncs in %s; want at least %s between the first and the last", n, elapsed, least)
+	}
+	if got := calls(id)["GET"]; got > start+n {
+		t.Errorf("%d GETs while waiting for %d resyncs", got-start, n)
+	}
+}
+
+// listCalls returns how many times the sandbox listed customers: the drift scan's pages.
+func listCalls() int {
+	n := 0
+	for _, r := range sb.Requests() {
+		if r.Method == "GET" && r.Path == "/v1/customers" {
+			n++
+		}
+	}
+	return n
+}
+
+// waitScans waits until the drift scan has listed the account at least n more times.
+func waitScans(t *testing.T, n int) {
+	t.Helper()
+	start := listCalls()
+	eventually(t, time.Duration(n+2)*resyncInterval*2, func() error {
+		if got := listCalls(); got < start+n {
+			return fmt.Errorf("%d list calls, want %d", got-start, n)
+		}
+		return nil
+	})
+}
+
+// stays fails the test unless f keeps returning nil for d: an "exactly one" that is seen
+// at once must also hold once the operator has had time to do more.
+func stays(t *testing.T, d time.Duration, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		if err := f(); err != nil {
+			t.Fatalf("within %s: %v", d, err)
+		}
+		if time.Now().After(deadline) {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 func errorf(format string, args ...any) error { return fmt.Errorf(format, args...) }
+
+// readyReasonOf returns the reason of the Customer's Ready condition, or "".
+func readyReasonOf(c *crmv1alpha1.Customer) string {
+	if cond := apimeta.FindStatusCondition(c.Status.Conditions, crmv1alpha1.ConditionReady); cond != nil {
+		return cond.Reason
+	}
+	return ""
+}

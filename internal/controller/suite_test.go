@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -23,6 +24,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	crmv1alpha1 "github.com/tiquo-operator/tiquo-operator/api/v1alpha1"
@@ -44,7 +46,8 @@ const (
 	defaultSecretNamespace = "tiquo-system"
 	defaultSecretName      = "tiquo-default"
 
-	// Intervals of the manager under test, short so that resyncs happen within a test.
+	// Intervals of the manager under test, short so that resyncs (and drift scans) happen
+	// within a test.
 	resyncInterval  = 2 * time.Second
 	terminalRecheck = time.Hour
 	retryBase       = 200 * time.Millisecond
@@ -73,6 +76,17 @@ func (s *statusWrites) add(obj client.Object) {
 	s.counts[obj.GetNamespace()+"/"+obj.GetName()]++
 }
 
+// forgetNamespace drops the counts of the Customers of a namespace.
+func (s *statusWrites) forgetNamespace(ns string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k := range s.counts {
+		if strings.HasPrefix(k, ns+"/") {
+			delete(s.counts, k)
+		}
+	}
+}
+
 func (s *statusWrites) get(ns, name string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -81,14 +95,25 @@ func (s *statusWrites) get(ns, name string) int {
 
 // syncBuffer collects the manager's log output at every verbosity.
 type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
+	mu      sync.Mutex
+	buf     bytes.Buffer
+	dropped bool
 }
 
 func (b *syncBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.dropped {
+		return len(p), nil
+	}
 	return b.buf.Write(p)
+}
+
+// discard makes the buffer drop (or again keep) what is written to it.
+func (b *syncBuffer) discard(on bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.dropped = on
 }
 
 func (b *syncBuffer) String() string {
@@ -129,13 +154,22 @@ func run(m *testing.M) int {
 	}
 	defer func() { _ = env.Stop() }()
 
+	keys := map[string][]string{
+		keyReadWrite: {sandbox.ScopeRead, sandbox.ScopeWrite},
+		keyReadOnly:  {sandbox.ScopeRead},
+		keyOther:     {sandbox.ScopeRead, sandbox.ScopeWrite},
+	}
+	for _, k := range rotatedKeys() {
+		keys[k] = []string{sandbox.ScopeRead, sandbox.ScopeWrite}
+	}
 	sb = sandbox.NewServer(sandbox.Options{
-		Keys: map[string][]string{
-			keyReadWrite: {sandbox.ScopeRead, sandbox.ScopeWrite},
-			keyReadOnly:  {sandbox.ScopeRead},
-			keyOther:     {sandbox.ScopeRead, sandbox.ScopeWrite},
-		},
-		RateLimitWindow: 2 * time.Second,
+		Keys: keys,
+		// A budget no test spends, so that every answer carries rate-limit headers, as
+		// Tiquo's do.
+		RateLimitPerMinute: 1_000_000,
+		RateLimitWindow:    2 * time.Second,
+		// Tests count requests over the whole run; nothing may roll out of the log.
+		RequestLogSize: 1_000_000,
 	})
 	defer sb.Close()
 
@@ -169,7 +203,8 @@ func startManager(ctx context.Context, cfg *rest.Config, logger logr.Logger) err
 		return err
 	}
 
-	api, err := tiquo.New(tiquo.Config{BaseURL: sb.URL, Timeout: 2 * time.Second, Logger: logger.WithName("tiquo")})
+	api, err := tiquo.New(tiquo.Config{BaseURL: sb.URL, Timeout: 2 * time.Second, Logger: logger.WithName("tiquo"),
+		Registerer: metrics.Registry})
 	if err != nil {
 		return err
 	}
@@ -186,6 +221,8 @@ func startManager(ctx context.Context, cfg *rest.Config, logger logr.Logger) err
 		TransientGracePeriod:    time.Hour,
 		APICallTimeout:          3 * time.Second,
 		MaxConcurrentReconciles: 4,
+		// The drift scan is on, as the manager ships.
+		DriftScan: true,
 	}
 	if err := r.SetupWithManager(ctx, mgr); err != nil {
 		return err

@@ -173,6 +173,17 @@ func (s *Sandbox) PutCustomer(c Customer) {
 // sandbox-only state.
 func (s *Sandbox) Customer(id string) (Customer, bool) { return s.store.get(id) }
 
+// RemoveCustomer deletes the record with the given id, as the admin API's DELETE does, and
+// reports whether it existed.
+func (s *Sandbox) RemoveCustomer(id string) bool { return s.store.remove(id) }
+
+// CustomerCount returns how many records the sandbox holds.
+func (s *Sandbox) CustomerCount() int {
+	s.store.mu.Lock()
+	defer s.store.mu.Unlock()
+	return len(s.store.customers)
+}
+
 // timestamp returns the current time as the API stores it: UTC, to the
 // millisecond.
 func (s *Sandbox) timestamp() time.Time {

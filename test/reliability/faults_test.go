@@ -72,6 +72,8 @@ func startInProcess(t *testing.T, baseURL string) *inProcess {
 		TransientGracePeriod:    time.Hour,
 		APICallTimeout:          3 * time.Second,
 		MaxConcurrentReconciles: faultWorkers,
+		// The drift scan is on, as the manager ships.
+		DriftScan: true,
 	}
 	if err := r.SetupWithManager(ctx, mgr); err != nil {
 		cancel()
