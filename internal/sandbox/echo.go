@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"unicode"
 )
@@ -77,7 +78,11 @@ func echoValues(body []byte, status int) (response, bool) {
 			continue
 		}
 		forms := f.forms(v)
-		quotes = append(quotes, fmt.Sprintf("%s %q (stored as %q)", f.name, v, strings.Join(forms, `", "`)))
+		quoted := make([]string, len(forms))
+		for i, form := range forms {
+			quoted[i] = strconv.Quote(form)
+		}
+		quotes = append(quotes, fmt.Sprintf("%s %q (stored as %s)", f.name, v, strings.Join(quoted, ", ")))
 		stored = append(stored, forms[0])
 		if f.name == fieldPhone {
 			digits = forms[1]
