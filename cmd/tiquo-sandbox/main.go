@@ -76,6 +76,9 @@ func run(args []string) error {
 	fs.Float64Var(&f.MalformedRate, "malformed-rate", 0, "fraction of successful answers with a truncated body")
 	fs.BoolVar(&f.NormalizePhone, "normalize-phone", false, "store phone numbers without separators")
 	fs.BoolVar(&f.LowercaseEmail, "lowercase-email", false, "store email addresses lower-cased")
+	fs.Float64Var(&f.EchoValuesRate, "echo-values-rate", 0,
+		"fraction of PATCH and POST requests answered with an error echoing the personal values sent")
+	fs.IntVar(&f.EchoValuesStatus, "echo-values-status", 0, "status of those errors; 0 = 400")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

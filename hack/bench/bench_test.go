@@ -56,10 +56,11 @@ func TestBenchmarkCountsAtCISize(t *testing.T) {
 		}
 	})
 
-	t.Run("restart in sync: at most one call per Customer, no PATCH, no status write", func(t *testing.T) {
+	t.Run("restart in sync: the scan's list pages and no call per Customer, no PATCH, no status write", func(t *testing.T) {
 		r := res.restart
-		if r.requests > n {
-			t.Errorf("%d Tiquo requests for %d Customers in sync; want at most %d", r.requests, n, n)
+		if want := maxRestartCalls(n, restartKeys); r.requests > want {
+			t.Errorf("%d Tiquo requests (%d lists, %d GETs of a record) for %d Customers in sync under %d key; want at most ceil(N/100)+keys = %d",
+				r.requests, r.lists, r.gets-r.lists, n, restartKeys, want)
 		}
 		if r.patches != 0 || r.statusWrites != 0 {
 			t.Errorf("%d PATCHes and %d status writes for Customers in sync; want none", r.patches, r.statusWrites)
@@ -82,15 +83,23 @@ func TestBenchmarkCountsAtCISize(t *testing.T) {
 		}
 	})
 
-	t.Run("steady state: at most one call per Customer per resync interval, no status write", func(t *testing.T) {
+	t.Run("steady state: with the scan at most 0.05 calls per Customer per interval, without it about one; no status write", func(t *testing.T) {
 		for _, s := range []steadyResult{res.steady, res.steadyPerCustomer} {
 			if !s.ran {
 				t.Errorf("the steady state with drift scan %t did not run", s.driftScan)
 				continue
 			}
-			if per := s.perCustomerPerInterval(n); per > 1 {
-				t.Errorf("drift scan %t: %d Tiquo calls for %d Customers over %s with resync interval %s: %.2f per Customer per interval; want at most 1",
-					s.driftScan, s.calls, n, s.window, s.interval, per)
+			per := s.perCustomerPerInterval(n)
+			switch {
+			case s.driftScan && per > maxScanCallsPerInterval:
+				t.Errorf("drift scan: %d Tiquo calls (%d lists) for %d Customers over %s with resync interval %s: %.3f per Customer per interval; want at most %v",
+					s.calls, s.lists, n, s.window, s.interval, per, maxScanCallsPerInterval)
+			case s.driftScan && s.lists < scanPages(n):
+				t.Errorf("drift scan: %d list calls over %s with resync interval %s; want at least one full scan, %d pages",
+					s.lists, s.window, s.interval, scanPages(n))
+			case !s.driftScan && (per < minPerCustomerCalls || per > maxPerCustomerCalls):
+				t.Errorf("per-Customer resyncs: %d Tiquo calls for %d Customers over %s with resync interval %s: %.3f per Customer per interval; want %v to %v",
+					s.calls, n, s.window, s.interval, per, minPerCustomerCalls, maxPerCustomerCalls)
 			}
 			if s.statusWrites != 0 {
 				t.Errorf("drift scan %t: %d status writes of Customers in sync; want none", s.driftScan, s.statusWrites)

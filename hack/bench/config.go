@@ -111,3 +111,24 @@ func (c *config) passDuration() time.Duration {
 // the whole account (100 records a page). The rate-limited cold start, over Customers an
 // earlier run synced, begins with one: the startup scan finds every record changed.
 func scanPages(n int) int { return (n + 99) / 100 }
+
+// restartKeys is how many API keys the Customers of a restart use: they all use the
+// manager's default Secret.
+const restartKeys = 1
+
+// maxRestartCalls is the most Tiquo calls a restart over N Customers in sync may cost: the
+// drift scan's list pages, ceil(N/100), plus one list call per key (a last, short page),
+// and no call per Customer.
+func maxRestartCalls(n, keys int) int { return scanPages(n) + keys }
+
+// The steady state's bounds, in Tiquo calls per Customer per resync interval.
+const (
+	// maxScanCallsPerInterval: with the drift scan, a list page per 100 Customers, about
+	// 0.01, and never a GET per Customer.
+	maxScanCallsPerInterval = 0.05
+	// minPerCustomerCalls and maxPerCustomerCalls: with --drift-scan=false each Customer
+	// resyncs once an interval, give or take the jitter; fewer means resyncs stopped, more a
+	// hot loop.
+	minPerCustomerCalls = 0.75
+	maxPerCustomerCalls = 1
+)

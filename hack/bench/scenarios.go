@@ -92,6 +92,8 @@ func (b bound) binding() string {
 type restartResult struct {
 	ran                                   bool
 	requests, gets, patches, statusWrites int
+	// lists is the list calls among the requests.
+	lists int
 	// duration is from starting the manager to its last activity.
 	duration time.Duration
 }
@@ -343,10 +345,16 @@ func (b *bench) restartInSync(ctx context.Context) error {
 		return err
 	}
 	st := b.sb.Stats()
-	b.res.restart = restartResult{ran: true, requests: st.Requests, gets: st.ByMethod["GET"],
+	lists := 0
+	for _, r := range b.sb.Requests() {
+		if r.Path == "/v1/customers" && r.Method == "GET" {
+			lists++
+		}
+	}
+	b.res.restart = restartResult{ran: true, requests: st.Requests, gets: st.ByMethod["GET"], lists: lists,
 		patches: st.ByMethod["PATCH"], statusWrites: api1.sub(api0).statusWrites, duration: last.Sub(m.started)}
-	b.logf("Restart in sync: %d Tiquo requests (%d GET, %d PATCH), %d status writes, idle after %s",
-		st.Requests, st.ByMethod["GET"], st.ByMethod["PATCH"], b.res.restart.statusWrites,
+	b.logf("Restart in sync: %d Tiquo requests (%d GET, of which %d lists, %d PATCH), %d status writes, idle after %s",
+		st.Requests, st.ByMethod["GET"], lists, st.ByMethod["PATCH"], b.res.restart.statusWrites,
 		b.res.restart.duration.Round(time.Millisecond))
 	return nil
 }

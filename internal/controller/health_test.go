@@ -20,6 +20,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/kustomize/api/krusty"
+	"sigs.k8s.io/kustomize/kyaml/filesys"
 	"sigs.k8s.io/yaml"
 
 	crmv1alpha1 "github.com/tiquo-operator/tiquo-operator/api/v1alpha1"
@@ -240,22 +242,107 @@ func TestArgoCDLuaHealthCheck(t *testing.T) {
 	}
 }
 
+// TestArgoCDRunnerOpensWhatArgoCDOpens checks that runArgoCDHealth fails a script that would
+// fail in Argo CD for a library argocd-cm scripts do not get, and passes one that uses only
+// what they get; otherwise TestArgoCDLuaHealthCheck could pass a script Argo CD shows Unknown.
+func TestArgoCDRunnerOpensWhatArgoCDOpens(t *testing.T) {
+	obj := map[string]any{"metadata": map[string]any{"generation": float64(1)}}
+	for name, tc := range map[string]struct {
+		script string
+		works  bool
+	}{
+		"string.format":      {`return {status = string.format("%s", "Healthy"), message = "x"}`, false},
+		"string method":      {`return {status = "Healthy", message = ("x"):upper()}`, false},
+		"math.floor":         {`return {status = "Healthy", message = tostring(math.floor(1.5))}`, false},
+		"os.getenv":          {`return {status = "Healthy", message = os.getenv("HOME")}`, false},
+		"io":                 {`return {status = "Healthy", message = io.read()}`, false},
+		"base and table":     {`local t = {} table.insert(t, "x") return {status = "Healthy", message = tostring(#t) .. t[1]}`, true},
+		"pairs and tostring": {`local n = 0 for _ in pairs(obj) do n = n + 1 end return {status = "Healthy", message = tostring(n)}`, true},
+	} {
+		_, _, err := runArgoCDHealth(tc.script, obj)
+		if tc.works && err != nil {
+			t.Errorf("%s: %v; Argo CD runs it", name, err)
+		}
+		if !tc.works && err == nil {
+			t.Errorf("%s: the script ran; in Argo CD it fails and the health is Unknown", name)
+		}
+	}
+}
+
+// TestArgoCDPatchAppliesWithKustomize applies config/argocd/argocd-cm-patch.yaml, with
+// kustomize's own API, as a patch over an argocd-cm like the one of Argo CD's install.yaml
+// (which names no namespace), with and without a kustomization namespace, as docs/health.md
+// shows.
+func TestArgoCDPatchAppliesWithKustomize(t *testing.T) {
+	const installCM = `apiVersion: v1
+kind: ConfigMap
+metadata:
+  labels:
+    app.kubernetes.io/name: argocd-cm
+    app.kubernetes.io/part-of: argocd
+  name: argocd-cm
+`
+	script := argoCDScript(t)
+	for name, namespace := range map[string]string{"no namespace": "", "namespace argocd": "argocd"} {
+		t.Run(name, func(t *testing.T) {
+			fs := filesys.MakeFsInMemory()
+			kustomization := "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n" +
+				"resources:\n- install.yaml\npatches:\n- path: argocd-cm-patch.yaml\n"
+			if namespace != "" {
+				kustomization += "namespace: " + namespace + "\n"
+			}
+			for file, content := range map[string]string{"kustomization.yaml": kustomization,
+				"install.yaml": installCM, "argocd-cm-patch.yaml": readFile(t, argoCDPatchPath)} {
+				if err := fs.WriteFile(filepath.Join("/app", file), []byte(content)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			resources, err := krusty.MakeKustomizer(krusty.MakeDefaultOptions()).Run(fs, "/app")
+			if err != nil {
+				t.Fatalf("kustomize build: %v", err)
+			}
+			out, err := resources.AsYaml()
+			if err != nil {
+				t.Fatal(err)
+			}
+			var cm corev1.ConfigMap
+			if err := yaml.UnmarshalStrict(out, &cm); err != nil {
+				t.Fatalf("kustomize built %s: %v", out, err)
+			}
+			if cm.Name != "argocd-cm" || cm.Namespace != namespace || cm.Labels["app.kubernetes.io/part-of"] != "argocd" {
+				t.Errorf("kustomize built %s/%s with labels %v, want argocd-cm in %q with Argo CD's labels",
+					cm.Namespace, cm.Name, cm.Labels, namespace)
+			}
+			if cm.Data[argoCDHealthKey] != script {
+				t.Errorf("the built argocd-cm has %s = %q, want the script", argoCDHealthKey, cm.Data[argoCDHealthKey])
+			}
+		})
+	}
+}
+
 // argoCDHealthStatuses are the health statuses Argo CD accepts from a health script.
 var argoCDHealthStatuses = map[string]bool{
 	"Healthy": true, "Progressing": true, "Degraded": true, "Suspended": true, "Missing": true, "Unknown": true,
 }
 
-// runArgoCDHealth runs a health script the way Argo CD does: the object, decoded from JSON
-// into a map, becomes the Lua table in the global obj, and the script returns a table with
-// status and message. Only the base, table, string and math libraries are opened.
+// runArgoCDHealth runs a health script the way Argo CD runs one registered in argocd-cm: the
+// object, decoded from JSON into a map, becomes the Lua table in the global obj, and the script
+// returns a table with status and message.
+//
+// Only the libraries Argo CD opens are opened. Argo CD's VM.runLua (util/lua/lua.go in
+// argoproj/argo-cd) creates the state with SkipOpenLibs: !UseOpenLibs, and UseOpenLibs is
+// false for a script from argocd-cm unless resource.customizations.useOpenLibs.<group_kind> is
+// set; it then opens only package, base and table, plus a "safe os" with time and date
+// (util/lua/oslib_safe.go). string, math, io, os and the string methods (s:upper()) are
+// absent. The safe os is left out here too: the script has no use for the clock, and a test
+// without it is only stricter.
 func runArgoCDHealth(script string, obj map[string]any) (status, message string, err error) {
 	l := lua.NewState(lua.Options{SkipOpenLibs: true})
 	defer l.Close()
 	for _, lib := range []struct {
 		name string
 		open lua.LGFunction
-	}{{lua.BaseLibName, lua.OpenBase}, {lua.TabLibName, lua.OpenTable}, {lua.StringLibName, lua.OpenString},
-		{lua.MathLibName, lua.OpenMath}} {
+	}{{lua.LoadLibName, lua.OpenPackage}, {lua.BaseLibName, lua.OpenBase}, {lua.TabLibName, lua.OpenTable}} {
 		if err := l.CallByParam(lua.P{Fn: l.NewFunction(lib.open), NRet: 0, Protect: true}, lua.LString(lib.name)); err != nil {
 			return "", "", err
 		}

@@ -3,7 +3,6 @@ package controller
 import (
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	crmv1alpha1 "github.com/tiquo-operator/tiquo-operator/api/v1alpha1"
@@ -57,7 +56,8 @@ func stalled(reason, format string, args ...any) outcome {
 }
 
 // classify turns a failed call to Tiquo into an outcome. customerID and secret are named in
-// messages; values from the spec are not, and redact strips them from Tiquo's own messages.
+// messages; values from the spec are not, and Tiquo's own text is quoted only as tiquoError
+// renders it, through redact.
 func classify(err error, customerID string, secret SecretKeySelector, redact func(string) string) outcome {
 	var apiErr *tiquo.APIError
 	errors.As(err, &apiErr)
@@ -71,8 +71,15 @@ func classify(err error, customerID string, secret SecretKeySelector, redact fun
 		}
 		return o
 	case tiquo.IsRetryable(err):
-		return outcome{kind: transient, reason: crmv1alpha1.ReasonAPIUnavailable,
-			message: "Tiquo is unavailable; retrying with backoff: " + redact(err.Error())}
+		// A 503 may announce with Retry-After when to come back; backOff waits at least that.
+		at, _ := tiquo.RetryAt(err)
+		o := outcome{kind: transient, reason: crmv1alpha1.ReasonAPIUnavailable, retryAt: at,
+			message: "Tiquo is unavailable; retrying with backoff: " + tiquoError(err, redact)}
+		if !at.IsZero() {
+			o.message = "Tiquo is unavailable and asked to be called again at " + at.UTC().Format(time.RFC3339) +
+				": " + tiquoError(err, redact)
+		}
+		return o
 	case tiquo.IsNotFound(err):
 		return stalled(crmv1alpha1.ReasonNotFound,
 			"Tiquo has no customer %s (HTTP 404). Check spec.customerId: the operator never creates customers", customerID)
@@ -80,81 +87,30 @@ func classify(err error, customerID string, secret SecretKeySelector, redact fun
 		return stalled(crmv1alpha1.ReasonEmailConflict,
 			"Another Tiquo customer already uses spec.email (HTTP 409). Free that address in Tiquo or change spec.email")
 	case tiquo.IsValidation(err):
-		field := ""
-		if apiErr.Field != "" {
-			field = ", field " + apiErr.Field
+		detail := "HTTP 400"
+		if code := safeCode(apiErr.Code, redact); code != "" {
+			detail += " " + code
 		}
-		return stalled(crmv1alpha1.ReasonInvalidSpec,
-			"Tiquo rejected the change (HTTP 400 %s%s): %s", apiErr.Code, field, redact(apiErr.Message))
+		if field := safeField(apiErr.Field); field != "" {
+			detail += ", field " + field
+		}
+		return stalled(crmv1alpha1.ReasonInvalidSpec, "Tiquo rejected the change (%s): %s", detail, redact(apiErr.Message))
 	case tiquo.IsUnauthorized(err):
 		return stalled(crmv1alpha1.ReasonUnauthorized,
 			"Tiquo rejected the API key in Secret %s (HTTP 401): it is missing, malformed or revoked", secret)
 	case tiquo.IsForbidden(err):
+		detail := "HTTP 403"
+		if code := safeCode(apiErr.Code, redact); code != "" {
+			detail += " " + code
+		}
 		return stalled(crmv1alpha1.ReasonForbidden,
-			"The API key in Secret %s may not do this (HTTP 403 %s): it needs the customers:read and customers:write scopes, and the record must belong to its organisation",
-			secret, apiErr.Code)
+			"The API key in Secret %s may not do this (%s): it needs the customers:read and customers:write scopes, and the record must belong to its organisation",
+			secret, detail)
 	case apiErr != nil:
-		return stalled(crmv1alpha1.ReasonInvalidSpec, "Tiquo refused the request: %s", redact(apiErr.Error()))
+		return stalled(crmv1alpha1.ReasonInvalidSpec, "Tiquo refused the request: %s", tiquoError(err, redact))
 	default:
 		// Not an answer of Tiquo: an invalid id, a missing key, a cancelled context.
 		return outcome{kind: transient, reason: crmv1alpha1.ReasonAPIUnavailable,
-			message: "Calling Tiquo failed: " + redact(err.Error())}
-	}
-}
-
-// redactor returns a function that replaces every personal value of the spec and of the live
-// record in a text with [redacted], for messages that quote Tiquo.
-func redactor(spec *crmv1alpha1.CustomerSpec, live *tiquo.Customer) func(string) string {
-	var values []string
-	add := func(vs ...string) {
-		for _, v := range vs {
-			if v = strings.TrimSpace(v); len(v) >= 3 {
-				values = append(values, v)
-			}
-		}
-	}
-	for _, p := range []*string{spec.FirstName, spec.LastName, spec.Email, spec.Phone, spec.DateOfBirth, spec.Notes} {
-		if p != nil {
-			add(*p)
-		}
-	}
-	if a := spec.Address; a != nil {
-		for _, p := range []*string{a.Line1, a.Line2, a.City, a.State, a.PostalCode, a.Country} {
-			if p != nil {
-				add(*p)
-			}
-		}
-	}
-	if live != nil {
-		add(live.FirstName, live.LastName, live.Email, live.Phone, live.DateOfBirth, live.Notes)
-		if a := live.Address; a != nil {
-			add(a.Line1, a.Line2, a.City, a.State, a.PostalCode, a.Country)
-		}
-	}
-	return func(s string) string {
-		for _, v := range values {
-			s = replaceFold(s, v, "[redacted]")
-		}
-		return s
-	}
-}
-
-// replaceFold replaces every occurrence of old in s, compared without case.
-func replaceFold(s, old, repl string) string {
-	lower, lowerOld := strings.ToLower(s), strings.ToLower(old)
-	if len(lower) != len(s) || len(lowerOld) != len(old) {
-		// Case folding changed byte lengths (rare scripts); fall back to an exact match.
-		return strings.ReplaceAll(s, old, repl)
-	}
-	var b strings.Builder
-	for {
-		i := strings.Index(lower, lowerOld)
-		if i < 0 {
-			b.WriteString(s)
-			return b.String()
-		}
-		b.WriteString(s[:i])
-		b.WriteString(repl)
-		s, lower = s[i+len(old):], lower[i+len(old):]
+			message: "Calling Tiquo failed: " + tiquoError(err, redact)}
 	}
 }

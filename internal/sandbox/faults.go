@@ -40,6 +40,16 @@ type Faults struct {
 	NormalizePhone bool `json:"normalizePhone,omitempty"`
 	// LowercaseEmail makes the server store email addresses lower-cased.
 	LowercaseEmail bool `json:"lowercaseEmail,omitempty"`
+	// EchoValuesRate is the fraction of PATCH and POST requests carrying a
+	// personal value (a name, email, phone, date of birth, notes or an
+	// address subfield) answered with an error that echoes those values, as
+	// sent and in the forms Tiquo stores them (phone as +digits and as
+	// digits only, email and text lower-cased), in error.message, and the
+	// stored forms in error.field and error.code. It tests that a client
+	// never shows what Tiquo quotes back.
+	EchoValuesRate float64 `json:"echoValuesRate,omitempty"`
+	// EchoValuesStatus is the status of those answers; 0 means 400.
+	EchoValuesStatus int `json:"echoValuesStatus,omitempty"`
 }
 
 // Validate reports a Faults value that makes no sense: a rate outside
@@ -48,6 +58,7 @@ func (f Faults) Validate() error {
 	for name, r := range map[string]float64{
 		"errorRate": f.ErrorRate, "resetRate": f.ResetRate,
 		"hangRate": f.HangRate, "malformedRate": f.MalformedRate,
+		"echoValuesRate": f.EchoValuesRate,
 	} {
 		if r < 0 || r > 1 {
 			return fmt.Errorf("%s %v outside [0, 1]", name, r)
@@ -58,6 +69,9 @@ func (f Faults) Validate() error {
 	}
 	if f.ErrorStatus != 0 && (f.ErrorStatus < 500 || f.ErrorStatus > 599) {
 		return fmt.Errorf("errorStatus %d is not a 5xx status", f.ErrorStatus)
+	}
+	if f.EchoValuesStatus != 0 && (f.EchoValuesStatus < 400 || f.EchoValuesStatus > 599) {
+		return fmt.Errorf("echoValuesStatus %d is not a 4xx or 5xx status", f.EchoValuesStatus)
 	}
 	return nil
 }
@@ -131,15 +145,17 @@ func resetConnection(w http.ResponseWriter) {
 // faultsJSON is the wire form of Faults, with durations as Go duration
 // strings ("20ms") or integer nanoseconds.
 type faultsJSON struct {
-	Latency        json.RawMessage `json:"latency,omitempty"`
-	LatencyJitter  json.RawMessage `json:"latencyJitter,omitempty"`
-	ErrorRate      float64         `json:"errorRate,omitempty"`
-	ErrorStatus    int             `json:"errorStatus,omitempty"`
-	ResetRate      float64         `json:"resetRate,omitempty"`
-	HangRate       float64         `json:"hangRate,omitempty"`
-	MalformedRate  float64         `json:"malformedRate,omitempty"`
-	NormalizePhone bool            `json:"normalizePhone,omitempty"`
-	LowercaseEmail bool            `json:"lowercaseEmail,omitempty"`
+	Latency          json.RawMessage `json:"latency,omitempty"`
+	LatencyJitter    json.RawMessage `json:"latencyJitter,omitempty"`
+	ErrorRate        float64         `json:"errorRate,omitempty"`
+	ErrorStatus      int             `json:"errorStatus,omitempty"`
+	ResetRate        float64         `json:"resetRate,omitempty"`
+	HangRate         float64         `json:"hangRate,omitempty"`
+	MalformedRate    float64         `json:"malformedRate,omitempty"`
+	NormalizePhone   bool            `json:"normalizePhone,omitempty"`
+	LowercaseEmail   bool            `json:"lowercaseEmail,omitempty"`
+	EchoValuesRate   float64         `json:"echoValuesRate,omitempty"`
+	EchoValuesStatus int             `json:"echoValuesStatus,omitempty"`
 }
 
 // MarshalJSON writes durations as strings such as "20ms".
@@ -155,6 +171,7 @@ func (f Faults) MarshalJSON() ([]byte, error) {
 		ErrorRate: f.ErrorRate, ErrorStatus: f.ErrorStatus, ResetRate: f.ResetRate,
 		HangRate: f.HangRate, MalformedRate: f.MalformedRate,
 		NormalizePhone: f.NormalizePhone, LowercaseEmail: f.LowercaseEmail,
+		EchoValuesRate: f.EchoValuesRate, EchoValuesStatus: f.EchoValuesStatus,
 	})
 }
 
@@ -178,6 +195,7 @@ func (f *Faults) UnmarshalJSON(b []byte) error {
 		ErrorRate: in.ErrorRate, ErrorStatus: in.ErrorStatus, ResetRate: in.ResetRate,
 		HangRate: in.HangRate, MalformedRate: in.MalformedRate,
 		NormalizePhone: in.NormalizePhone, LowercaseEmail: in.LowercaseEmail,
+		EchoValuesRate: in.EchoValuesRate, EchoValuesStatus: in.EchoValuesStatus,
 	}
 	return nil
 }

@@ -6,8 +6,9 @@
 // {success:false,error} envelopes.
 //
 // It adds fault injection (latency, server errors, connection resets,
-// hanging requests, malformed bodies, server-side normalisation) and an
-// admin API under /_sandbox/ that shows what clients sent. Tests, benchmarks
+// hanging requests, malformed bodies, server-side normalisation, errors
+// that echo the values sent) and an admin API under /_sandbox/ that shows
+// what clients sent. Tests, benchmarks
 // and the local demo run it over real HTTP on loopback, in-process through
 // NewServer or as the tiquo-sandbox command.
 //
@@ -311,6 +312,13 @@ func (s *Sandbox) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		done(status)
 		writeInjectedError(w, status)
 		return
+	}
+
+	if (r.Method == http.MethodPatch || r.Method == http.MethodPost) && readErr == nil && chance(f.EchoValuesRate) {
+		if resp, ok := echoValues(body, f.echoStatus()); ok {
+			respond(resp)
+			return
+		}
 	}
 
 	var resp response
