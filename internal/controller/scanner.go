@@ -2,8 +2,6 @@ package controller
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"iter"
 	"sync"
 	"time"
@@ -202,7 +200,7 @@ func (s *driftScanner) scan(ctx context.Context, sel SecretKeySelector, customer
 	}
 	for rec, err := range s.listing(ctx, apiKey, haveKey) {
 		if err != nil {
-			logger.Info("Drift scan failed; reconciling each Customer instead", "error", describeFailure(err))
+			logger.Info("Drift scan failed; reconciling each Customer instead", "error", tiquoErrorSummary(err))
 			ok = false
 			break
 		}
@@ -259,18 +257,4 @@ func (s *driftScanner) listing(ctx context.Context, apiKey string, haveKey bool)
 		return func(func(*tiquo.Customer, error) bool) {}
 	}
 	return s.r.API.ListCustomers(ctx, apiKey, tiquo.ListOptions{Limit: tiquo.MaxListLimit})
-}
-
-// describeFailure names a failed Tiquo call without quoting Tiquo's own text, which can
-// echo the values of a record.
-func describeFailure(err error) string {
-	var apiErr *tiquo.APIError
-	switch {
-	case errors.As(err, &apiErr):
-		return fmt.Sprintf("HTTP %d from Tiquo", apiErr.StatusCode)
-	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
-		return "no answer from Tiquo in time"
-	default:
-		return "no answer from Tiquo"
-	}
 }
