@@ -68,6 +68,8 @@ type Options struct {
 	RateLimitWindow time.Duration
 	// Faults are the faults injected from the start.
 	Faults Faults
+	// Behaviour selects where the sandbox departs from the operator's assumptions.
+	Behaviour Behaviour
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
 	// Logger, when set, gets one line per API request with method, path,
@@ -87,8 +89,9 @@ type Sandbox struct {
 	store   *store
 	limiter *windowLimiter
 
-	faultsMu sync.RWMutex
-	faults   Faults
+	faultsMu  sync.RWMutex
+	faults    Faults
+	behaviour Behaviour
 
 	logMu   sync.Mutex
 	logSize int
@@ -102,15 +105,16 @@ type Sandbox struct {
 // New returns a Sandbox configured by opts, with no customers.
 func New(opts Options) *Sandbox {
 	s := &Sandbox{
-		keys:    make(map[string]map[string]bool, len(opts.Keys)),
-		now:     opts.Now,
-		logger:  opts.Logger,
-		store:   newStore(),
-		limiter: newWindowLimiter(opts.RateLimitPerMinute, opts.RateLimitWindow),
-		faults:  opts.Faults,
-		logSize: opts.RequestLogSize,
-		stats:   newStats(),
-		done:    make(chan struct{}),
+		keys:      make(map[string]map[string]bool, len(opts.Keys)),
+		now:       opts.Now,
+		logger:    opts.Logger,
+		store:     newStore(),
+		limiter:   newWindowLimiter(opts.RateLimitPerMinute, opts.RateLimitWindow),
+		faults:    opts.Faults,
+		behaviour: opts.Behaviour,
+		logSize:   opts.RequestLogSize,
+		stats:     newStats(),
+		done:      make(chan struct{}),
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -386,7 +390,7 @@ func (s *Sandbox) route(r *http.Request, scopes map[string]bool, body []byte, f 
 	case id == "" && r.Method == http.MethodGet:
 		return s.list(r.URL.Query())
 	case id == "":
-		return s.create(body, f)
+		return s.create(body)
 	}
 	if c, ok := s.store.get(id); ok && c.Sandbox != nil && c.Sandbox.Forbidden {
 		return errorResponse(http.StatusForbidden, "forbidden", "Insufficient permissions for this resource", "")
@@ -395,7 +399,7 @@ func (s *Sandbox) route(r *http.Request, scopes map[string]bool, body []byte, f 
 	case http.MethodGet:
 		return s.get(id)
 	case http.MethodPatch:
-		return s.update(id, body, f)
+		return s.update(id, body)
 	default:
 		return s.delete(id)
 	}
@@ -422,7 +426,7 @@ func (s *Sandbox) list(q url.Values) response {
 		}
 		limit = n
 	}
-	page, more := s.store.list(q.Get("cursor"), q.Get("email"), limit)
+	page, more := s.store.list(q.Get("cursor"), q.Get("email"), limit, s.Behaviour())
 	data := make([]Customer, len(page))
 	for i, c := range page {
 		data[i] = c.public()
@@ -434,36 +438,41 @@ func (s *Sandbox) list(q url.Values) response {
 	return render(http.StatusOK, envelope{Success: true, Data: data, Pagination: pg})
 }
 
-func (s *Sandbox) create(body []byte, f Faults) response {
+func (s *Sandbox) create(body []byte) response {
 	p, fe := parseBody(body, true)
 	if fe != nil {
 		return errorResponse(http.StatusBadRequest, "validation_error", fe.msg, fe.field)
 	}
-	p.normalize(f)
+	b := s.Behaviour()
+	p.normalize(b)
 	var c Customer
-	p.applyTo(&c)
+	p.applyTo(&c, b)
 	if c.Tags == nil {
 		c.Tags = []string{}
 	}
-	created, err := s.store.create(c, s.timestamp())
+	created, err := s.store.create(c, s.timestamp(), b)
 	if err != nil {
 		return errorResponse(http.StatusConflict, "conflict", "A customer with this email already exists", fieldEmail)
 	}
 	return dataResponse(http.StatusCreated, created.public())
 }
 
-func (s *Sandbox) update(id string, body []byte, f Faults) response {
+func (s *Sandbox) update(id string, body []byte) response {
 	p, fe := parseBody(body, false)
 	if fe != nil {
 		return errorResponse(http.StatusBadRequest, "validation_error", fe.msg, fe.field)
 	}
-	p.normalize(f)
-	c, err := s.store.update(id, p, s.timestamp())
+	b := s.Behaviour()
+	p.normalize(b)
+	c, err := s.store.update(id, p, s.timestamp(), b)
 	switch {
 	case errors.Is(err, errNotFound):
 		return notFound()
 	case errors.Is(err, errEmailTaken):
 		return errorResponse(http.StatusConflict, "conflict", "A customer with this email already exists", fieldEmail)
+	}
+	if b.PartialPatchResponse {
+		return dataResponse(http.StatusOK, c.partial())
 	}
 	return dataResponse(http.StatusOK, c.public())
 }
