@@ -61,7 +61,7 @@ var Assumptions = []Assumption{
 	AbsentFieldsUntouched, AddressMerges, TagsReplace, EmptyStringClears, RequiredFieldsRefuseEmpty,
 	EmailConflict, EmailWithoutCase, EmailStoredAsSent, PhoneStoredAsSent,
 	NoopPatchKeepsUpdatedAt, PatchMovesUpdatedAt, GetMatchesPatch,
-	ListPaging, ListEmailFilter, NotFoundBody, RateLimitHeaders, RateLimited429, CreateAndDelete,
+	ListPaging, ListEmailFilter, NotFoundBody, CreateAndDelete, RateLimitHeaders, RateLimited429,
 }
 
 // Behaviour selects where the sandbox departs from the operator's assumptions, to simulate a
