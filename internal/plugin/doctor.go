@@ -103,7 +103,7 @@ func (o *observer) RoundTrip(req *http.Request) (*http.Response, error) {
 // Doctor checks that the operator, configured as opts says, can work with the Tiquo at
 // opts.BaseURL: reachability and TLS, the key, its read and write scopes (without changing
 // anything), the plan's rate limit, the clock, the time per call and what resyncs would cost.
-// It sends three requests.
+// It sends two requests.
 func Doctor(ctx context.Context, opts DoctorOptions) (rep DoctorReport) {
 	rep = DoctorReport{BaseURL: opts.BaseURL, KeySource: opts.KeySource, KeyFingerprint: tiquo.KeyFingerprint(opts.APIKey)}
 	add := func(check string, level Level, format string, a ...any) {
