@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -139,6 +140,28 @@ Exit status: 0 when every check passed, 1 on warnings, 2 on failures or errors.`
 	return cmd
 }
 
+// customerSecret returns the Secret entry a Customer's key comes from, as the operator
+// resolves it: its apiKeySecretRef in its namespace, else the default.
+func customerSecret(ctx context.Context, c client.Client, key types.NamespacedName, def *secretRef) (*secretRef, error) {
+	var cu crmv1alpha1.Customer
+	if err := c.Get(ctx, key, &cu); apierrors.IsNotFound(err) {
+		return nil, fmt.Errorf("customer %q not found in namespace %q", key.Name, key.Namespace)
+	} else if err != nil {
+		return nil, fmt.Errorf("get customer %s: %w", key, err)
+	}
+	if r := cu.Spec.APIKeySecretRef; r != nil {
+		k := r.Key
+		if k == "" {
+			k = defaultSecretKey
+		}
+		return &secretRef{key.Namespace, r.Name, k}, nil
+	}
+	if def == nil {
+		return nil, fmt.Errorf("customer %s has no apiKeySecretRef, so the operator uses its --default-api-key-secret: pass it as --secret NAMESPACE/NAME[:KEY]", key)
+	}
+	return def, nil
+}
+
 // doctorKey finds the API key and says where it came from.
 func doctorKey(cmd *cobra.Command, api *apiFlags, kube plugin.KubeOptions, namespace, customer, secret string,
 	getenv func(string) string) (key, source string, err error) {
@@ -179,20 +202,8 @@ func doctorKey(cmd *cobra.Command, api *apiFlags, kube plugin.KubeOptions, names
 	}
 	ref := def
 	if customer != "" {
-		var cu crmv1alpha1.Customer
-		if err := c.Get(cmd.Context(), types.NamespacedName{Namespace: ns, Name: customer}, &cu); apierrors.IsNotFound(err) {
-			return "", "", fmt.Errorf("customer %q not found in namespace %q", customer, ns)
-		} else if err != nil {
-			return "", "", fmt.Errorf("get customer %s/%s: %w", ns, customer, err)
-		}
-		if r := cu.Spec.APIKeySecretRef; r != nil {
-			k := r.Key
-			if k == "" {
-				k = defaultSecretKey
-			}
-			ref = &secretRef{ns, r.Name, k}
-		} else if ref == nil {
-			return "", "", fmt.Errorf("customer %s/%s has no apiKeySecretRef, so the operator uses its --default-api-key-secret: pass it as --secret NAMESPACE/NAME[:KEY]", ns, customer)
+		if ref, err = customerSecret(cmd.Context(), c, types.NamespacedName{Namespace: ns, Name: customer}, def); err != nil {
+			return "", "", err
 		}
 	}
 	var s corev1.Secret

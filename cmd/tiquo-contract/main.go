@@ -84,14 +84,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		*caFile = getenv(envCAFile)
 	}
 	key := getenv(envAPIKey)
-	switch {
-	case *baseURL == "":
-		return fail("no base URL: set %s (e.g. https://api.tiquo.co) or pass --base-url", envBaseURL)
-	case key == "":
-		return fail("no API key: set %s to a test-mode key (sk_test_...) with customers:read and customers:write", envAPIKey)
-	case !strings.HasPrefix(key, testKeyPrefix) && getenv(envAllowLive) != allowLiveValue:
-		return fail("%s is not a test-mode key (sk_test_...). The suite creates, changes and deletes customers of its own "+
-			"(emails starting tiquo-contract-). To run it with this key anyway, set %s=%s", envAPIKey, envAllowLive, allowLiveValue)
+	if err := checkSetup(*baseURL, key, getenv(envAllowLive)); err != nil {
+		return fail("%v", err)
 	}
 	httpClient, err := newHTTPClient(*caFile)
 	if err != nil {
@@ -124,6 +118,31 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 		}
 		return fail("%v", runErr)
 	}
+	code := exitCode(rep)
+	if code == exitDiffers {
+		fmt.Fprintln(stderr, "See docs/contract.md for what to do about each assumption that differs.")
+	}
+	return code
+}
+
+// checkSetup refuses a run without a base URL or key, or with a key that is not a test-mode
+// key unless allowLive says allowLiveValue.
+func checkSetup(baseURL, key, allowLive string) error {
+	switch {
+	case baseURL == "":
+		return fmt.Errorf("no base URL: set %s (e.g. https://api.tiquo.co) or pass --base-url", envBaseURL)
+	case key == "":
+		return fmt.Errorf("no API key: set %s to a test-mode key (sk_test_...) with customers:read and customers:write", envAPIKey)
+	case !strings.HasPrefix(key, testKeyPrefix) && allowLive != allowLiveValue:
+		return fmt.Errorf("%s is not a test-mode key (sk_test_...). The suite creates, changes and deletes customers of its own "+
+			"(emails starting tiquo-contract-). To run it with this key anyway, set %s=%s", envAPIKey, envAllowLive, allowLiveValue)
+	}
+	return nil
+}
+
+// exitCode is 0 when every check run holds, 1 when any differs, 2 when any failed or
+// scratch customers were left behind.
+func exitCode(rep contract.Report) int {
 	code := exitHolds
 	for _, r := range rep.Results {
 		switch r.Status {
@@ -135,9 +154,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, getenv fu
 	}
 	if len(rep.Leftover) > 0 {
 		code = exitError
-	}
-	if code == exitDiffers {
-		fmt.Fprintln(stderr, "See docs/contract.md for what to do about each assumption that differs.")
 	}
 	return code
 }

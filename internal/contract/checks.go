@@ -45,6 +45,21 @@ var checks = []check{
 	{sandbox.RateLimited429, checkRateLimited},
 }
 
+// Wire names used more than once.
+const (
+	keyEmail       = "email"
+	keyDateOfBirth = "dateOfBirth"
+	keyAddress     = "address"
+	keyTags        = "tags"
+	keyLimit       = "limit"
+	keyNotes       = "notes"
+	keyFirstName   = "firstName"
+	keyCity        = "city"
+	keyLastName    = "lastName"
+	keyPhone       = "phone"
+	keyLine2       = "line2"
+)
+
 // Scratch values. Every scratch customer has these unless a check says otherwise.
 const (
 	scratchPhone = "+15550100"
@@ -61,11 +76,11 @@ func (r *runner) email(tag string) string {
 // fullBody is the create body of a scratch customer with every field the suite can make up.
 func fullBody(email string) map[string]any {
 	return map[string]any{
-		"firstName": "Contract", "lastName": "Scratch", "email": email,
-		"phone": scratchPhone, "dateOfBirth": "1990-05-15", "notes": scratchNotes,
-		"address": map[string]any{"line1": "1 Contract Street", "line2": "Unit 2", "city": "Testville",
+		keyFirstName: "Contract", keyLastName: "Scratch", keyEmail: email,
+		keyPhone: scratchPhone, keyDateOfBirth: "1990-05-15", keyNotes: scratchNotes,
+		keyAddress: map[string]any{"line1": "1 Contract Street", keyLine2: "Unit 2", keyCity: "Testville",
 			"postalCode": "00001", "country": "US"},
-		"tags": []string{"contract-a", "contract-b"},
+		keyTags: []string{"contract-a", "contract-b"},
 	}
 }
 
@@ -94,7 +109,7 @@ func decodeRecord(data json.RawMessage) (record, error) {
 func (r *runner) create(ctx context.Context, body map[string]any) (string, answer, error) {
 	a, err := r.call(ctx, http.MethodPost, "", nil, body)
 	if err != nil {
-		if email, ok := body["email"].(string); ok {
+		if email, ok := body[keyEmail].(string); ok {
 			r.lost = append(r.lost, email) // It may have been created.
 		}
 		return "", a, err
@@ -106,7 +121,7 @@ func (r *runner) create(ctx context.Context, body map[string]any) (string, answe
 		ID string `json:"id"`
 	}
 	if err := json.Unmarshal(a.env.Data, &c); err != nil || c.ID == "" {
-		if email, ok := body["email"].(string); ok {
+		if email, ok := body[keyEmail].(string); ok {
 			r.lost = append(r.lost, email)
 		}
 		return "", a, fmt.Errorf("POST /v1/customers answered %d without data.id", a.status)
@@ -155,8 +170,8 @@ func (r *runner) patchOK(ctx context.Context, id string, body any) (answer, erro
 // compares them as a set.
 func fields(c tiquo.Customer) map[string]string {
 	m := map[string]string{
-		"firstName": c.FirstName, "lastName": c.LastName, "email": c.Email, "phone": c.Phone,
-		"dateOfBirth": c.DateOfBirth, "notes": c.Notes, "preferredLocationId": c.PreferredLocationID,
+		keyFirstName: c.FirstName, keyLastName: c.LastName, keyEmail: c.Email, keyPhone: c.Phone,
+		keyDateOfBirth: c.DateOfBirth, keyNotes: c.Notes, "preferredLocationId": c.PreferredLocationID,
 		"companyId": c.CompanyID, "marketingConsent": "",
 	}
 	if c.MarketingConsent != nil {
@@ -166,13 +181,13 @@ func fields(c tiquo.Customer) map[string]string {
 	if c.Address != nil {
 		a = *c.Address
 	}
-	for k, v := range map[string]string{"line1": a.Line1, "line2": a.Line2, "city": a.City,
+	for k, v := range map[string]string{"line1": a.Line1, keyLine2: a.Line2, keyCity: a.City,
 		"state": a.State, "postalCode": a.PostalCode, "country": a.Country} {
 		m["address."+k] = v
 	}
 	tags := slices.Clone(c.Tags)
 	slices.Sort(tags)
-	m["tags"] = "[" + strings.Join(tags, " ") + "]"
+	m[keyTags] = "[" + strings.Join(tags, " ") + "]"
 	return m
 }
 
@@ -202,14 +217,14 @@ func checkAbsentFields(ctx context.Context, r *runner) outcome {
 	if err != nil {
 		return failed(err)
 	}
-	if _, err := r.patchOK(ctx, id, map[string]any{"notes": "contract changed"}); err != nil {
+	if _, err := r.patchOK(ctx, id, map[string]any{keyNotes: "contract changed"}); err != nil {
 		return failed(err)
 	}
 	after, err := r.get(ctx, id)
 	if err != nil {
 		return failed(err)
 	}
-	if diff := changed(fields(before.c), fields(after.c), "notes"); len(diff) > 0 {
+	if diff := changed(fields(before.c), fields(after.c), keyNotes); len(diff) > 0 {
 		return differs("PATCH {notes} also changed %s: now %s", strings.Join(diff, ", "), show(fields(after.c), diff))
 	}
 	return holds("PATCH {notes} left every other field as it was")
@@ -220,7 +235,7 @@ func checkAddressMerges(ctx context.Context, r *runner) outcome {
 	if err != nil {
 		return failed(err)
 	}
-	if _, err := r.patchOK(ctx, id, map[string]any{"address": map[string]any{"city": "Mergetown"}}); err != nil {
+	if _, err := r.patchOK(ctx, id, map[string]any{keyAddress: map[string]any{keyCity: "Mergetown"}}); err != nil {
 		return failed(err)
 	}
 	after, err := r.get(ctx, id)
@@ -242,17 +257,17 @@ func checkTagsReplace(ctx context.Context, r *runner) outcome {
 	if err != nil {
 		return failed(err)
 	}
-	if _, err := r.patchOK(ctx, id, map[string]any{"tags": []string{"contract-c"}}); err != nil {
+	if _, err := r.patchOK(ctx, id, map[string]any{keyTags: []string{"contract-c"}}); err != nil {
 		return failed(err)
 	}
 	after, err := r.get(ctx, id)
 	if err != nil {
 		return failed(err)
 	}
-	if got := fields(after.c)["tags"]; got != "[contract-c]" {
+	if got := fields(after.c)[keyTags]; got != "[contract-c]" {
 		return differs("tags [contract-a contract-b] then PATCH [contract-c] gave %s", got)
 	}
-	if _, err := r.patchOK(ctx, id, map[string]any{"tags": []string{}}); err != nil {
+	if _, err := r.patchOK(ctx, id, map[string]any{keyTags: []string{}}); err != nil {
 		return failed(err)
 	}
 	if after, err = r.get(ctx, id); err != nil {
@@ -273,10 +288,10 @@ func checkEmptyClears(ctx context.Context, r *runner) outcome {
 		name string
 		body map[string]any
 	}{
-		{"phone", map[string]any{"phone": ""}},
-		{"dateOfBirth", map[string]any{"dateOfBirth": ""}},
-		{"notes", map[string]any{"notes": ""}},
-		{"address.line2", map[string]any{"address": map[string]any{"line2": ""}}},
+		{keyPhone, map[string]any{keyPhone: ""}},
+		{keyDateOfBirth, map[string]any{keyDateOfBirth: ""}},
+		{keyNotes, map[string]any{keyNotes: ""}},
+		{"address.line2", map[string]any{keyAddress: map[string]any{keyLine2: ""}}},
 	}
 	var refused []string
 	for _, b := range bodies {
@@ -319,7 +334,7 @@ func checkRequiredRefuseEmpty(ctx context.Context, r *runner) outcome {
 	}
 	var bad []string
 	var seen []string
-	for _, name := range []string{"firstName", "lastName", "email"} {
+	for _, name := range []string{keyFirstName, keyLastName, keyEmail} {
 		a, err := r.patch(ctx, id, map[string]any{name: ""})
 		if err != nil {
 			return failed(err)
@@ -351,7 +366,7 @@ func checkEmailConflict(ctx context.Context, r *runner) outcome {
 	if err != nil {
 		return failed(err)
 	}
-	pa, err := r.patch(ctx, idB, map[string]any{"email": emailA})
+	pa, err := r.patch(ctx, idB, map[string]any{keyEmail: emailA})
 	if err != nil {
 		return failed(err)
 	}
@@ -390,11 +405,11 @@ func checkEmailWithoutCase(ctx context.Context, r *runner) outcome {
 		return failed(err)
 	}
 	upper := strings.ToUpper(emailA)
-	pa, err := r.patch(ctx, idB, map[string]any{"email": upper})
+	pa, err := r.patch(ctx, idB, map[string]any{keyEmail: upper})
 	if err != nil {
 		return failed(err)
 	}
-	la, err := r.call(ctx, http.MethodGet, "", url.Values{"email": {upper}}, nil)
+	la, err := r.call(ctx, http.MethodGet, "", url.Values{keyEmail: {upper}}, nil)
 	if err != nil {
 		return failed(err)
 	}
@@ -442,7 +457,7 @@ func checkPhoneStoredAsSent(ctx context.Context, r *runner) outcome {
 		return failed(err)
 	}
 	const sent = "+1 (555) 010-0199"
-	if _, err := r.patchOK(ctx, id, map[string]any{"phone": sent}); err != nil {
+	if _, err := r.patchOK(ctx, id, map[string]any{keyPhone: sent}); err != nil {
 		return failed(err)
 	}
 	rec, err := r.get(ctx, id)
@@ -475,7 +490,7 @@ func checkNoopPatch(ctx context.Context, r *runner) outcome {
 	if err := sleep(ctx, r.cfg.Settle); err != nil {
 		return failed(err)
 	}
-	if _, err := r.patchOK(ctx, id, map[string]any{"notes": scratchNotes, "phone": scratchPhone}); err != nil {
+	if _, err := r.patchOK(ctx, id, map[string]any{keyNotes: scratchNotes, keyPhone: scratchPhone}); err != nil {
 		return failed(err)
 	}
 	after, err := r.get(ctx, id)
@@ -519,7 +534,7 @@ func checkPatchMovesUpdatedAt(ctx context.Context, r *runner) outcome {
 	if err := sleep(ctx, r.cfg.Settle); err != nil {
 		return failed(err)
 	}
-	if _, err := r.patchOK(ctx, id, map[string]any{"notes": "contract moved"}); err != nil {
+	if _, err := r.patchOK(ctx, id, map[string]any{keyNotes: "contract moved"}); err != nil {
 		return failed(err)
 	}
 	after, err := r.get(ctx, id)
@@ -541,7 +556,7 @@ func checkGetMatchesPatch(ctx context.Context, r *runner) outcome {
 	if err != nil {
 		return failed(err)
 	}
-	pa, err := r.patchOK(ctx, id, map[string]any{"notes": "contract echo", "address": map[string]any{"city": "Echoville"}})
+	pa, err := r.patchOK(ctx, id, map[string]any{keyNotes: "contract echo", keyAddress: map[string]any{keyCity: "Echoville"}})
 	if err != nil {
 		return failed(err)
 	}
@@ -564,101 +579,35 @@ func checkGetMatchesPatch(ctx context.Context, r *runner) outcome {
 }
 
 func checkListPaging(ctx context.Context, r *runner) outcome {
-	var notes []string
-	ok := true
-	for _, limit := range []string{"0", "101"} {
-		a, err := r.call(ctx, http.MethodGet, "", url.Values{"limit": {limit}}, nil)
-		if err != nil {
-			return failed(err)
-		}
-		switch {
-		case a.status == http.StatusBadRequest:
-			notes = append(notes, "limit="+limit+": 400")
-		case a.status == http.StatusOK && len(listIDs(a)) <= 100:
-			notes = append(notes, fmt.Sprintf("limit=%s: 200 with %d", limit, len(listIDs(a))))
-		default:
-			ok = false
-			notes = append(notes, fmt.Sprintf("limit=%s: %s with %d items", limit, a.describe(), len(listIDs(a))))
-		}
-	}
-	a, err := r.call(ctx, http.MethodGet, "", url.Values{"limit": {"100"}}, nil)
+	notes, ok, err := checkLimitBounds(ctx, r)
 	if err != nil {
 		return failed(err)
 	}
-	if a.status != http.StatusOK || len(listIDs(a)) > 100 {
+	w, err := walkList(ctx, r)
+	if err != nil {
+		return failed(err)
+	}
+	if w.broken != "" {
+		return differs("%s", w.broken)
+	}
+	if w.oversized > 0 {
 		ok = false
-		notes = append(notes, "limit=100: "+a.describe())
+		notes = append(notes, fmt.Sprintf("%d pages longer than limit %d", w.oversized, listPageSize))
 	}
-
-	// Walk pages of listPageSize, writing between pages: a new record, and a change to one
-	// already listed. Every record is listed at most once, and when the walk ends every
-	// scratch record that existed before it was listed.
-	existing := slices.Clone(r.scratch)
-	seen := map[string]int{}
-	var order []string
-	cursor, pages, complete := "", 0, false
-	for pages < maxListPages {
-		q := url.Values{"limit": {strconv.Itoa(listPageSize)}}
-		if cursor != "" {
-			q.Set("cursor", cursor)
-		}
-		a, err := r.call(ctx, http.MethodGet, "", q, nil)
-		if err != nil {
-			return failed(err)
-		}
-		if a.status != http.StatusOK || a.env.Pagination == nil {
-			return differs("page %d: %s, pagination %v", pages+1, a.describe(), a.env.Pagination != nil)
-		}
-		pages++
-		ids := listIDs(a)
-		if len(ids) > listPageSize {
-			ok = false
-			notes = append(notes, fmt.Sprintf("page of %d for limit %d", len(ids), listPageSize))
-		}
-		for _, id := range ids {
-			seen[id]++
-			order = append(order, id)
-		}
-		if !a.env.Pagination.HasMore {
-			complete = true
-			break
-		}
-		next := a.env.Pagination.NextCursor
-		if next == "" || next == cursor {
-			return differs("hasMore with nextCursor %q after %q", next, cursor)
-		}
-		cursor = next
-		if pages == 1 {
-			if _, _, err := r.create(ctx, fullBody(r.email("paging"))); err != nil {
-				return failed(err)
-			}
-			if len(ids) > 0 && slices.Contains(r.scratch, ids[0]) {
-				if _, err := r.patchOK(ctx, ids[0], map[string]any{"notes": "contract paging"}); err != nil {
-					return failed(err)
-				}
-			}
-		}
-	}
-	if twice := len(order) - len(seen); twice > 0 {
+	if twice := len(w.order) - len(w.seen); twice > 0 {
 		ok = false
 		notes = append(notes, fmt.Sprintf("%d records listed twice", twice))
 	}
-	if complete {
-		var missed int
-		for _, id := range existing {
-			if seen[id] == 0 {
-				missed++
-			}
-		}
-		if missed > 0 {
+	if w.complete {
+		if w.missed > 0 {
 			ok = false
-			notes = append(notes, fmt.Sprintf("%d scratch records never listed", missed))
+			notes = append(notes, fmt.Sprintf("%d scratch records never listed", w.missed))
 		}
-		notes = append(notes, fmt.Sprintf("walked %d pages of %d to the end while writing", pages, listPageSize))
+		notes = append(notes, fmt.Sprintf("walked %d pages of %d to the end while writing", w.pages, listPageSize))
 	} else {
-		notes = append(notes, fmt.Sprintf("walked the first %d pages of %d while writing (account larger)", pages, listPageSize))
+		notes = append(notes, fmt.Sprintf("walked the first %d pages of %d while writing (account larger)", w.pages, listPageSize))
 	}
-	if slices.IsSorted(order) {
+	if slices.IsSorted(w.order) {
 		notes = append(notes, "order: id ascending")
 	} else {
 		notes = append(notes, "order: not by id")
@@ -669,17 +618,126 @@ func checkListPaging(ctx context.Context, r *runner) outcome {
 	return holds("%s", strings.Join(notes, "; "))
 }
 
+// checkLimitBounds asks for pages of 0, 101 and 100: the first two must be refused or
+// capped, the last served.
+func checkLimitBounds(ctx context.Context, r *runner) (notes []string, ok bool, err error) {
+	ok = true
+	for _, limit := range []string{"0", "101"} {
+		a, err := r.call(ctx, http.MethodGet, "", url.Values{keyLimit: {limit}}, nil)
+		if err != nil {
+			return nil, false, err
+		}
+		switch n := len(listIDs(a)); {
+		case a.status == http.StatusBadRequest:
+			notes = append(notes, "limit="+limit+": 400")
+		case a.status == http.StatusOK && n <= 100:
+			notes = append(notes, fmt.Sprintf("limit=%s: 200 with %d", limit, n))
+		default:
+			ok = false
+			notes = append(notes, fmt.Sprintf("limit=%s: %s with %d items", limit, a.describe(), n))
+		}
+	}
+	a, err := r.call(ctx, http.MethodGet, "", url.Values{keyLimit: {"100"}}, nil)
+	if err != nil {
+		return nil, false, err
+	}
+	if a.status != http.StatusOK || len(listIDs(a)) > 100 {
+		ok = false
+		notes = append(notes, "limit=100: "+a.describe())
+	}
+	return notes, ok, nil
+}
+
+// walk is what a list walk saw.
+type walk struct {
+	seen      map[string]int
+	order     []string
+	pages     int
+	oversized int
+	complete  bool
+	missed    int    // scratch records that existed before the walk and were not listed
+	broken    string // why the walk could not go on, if it could not
+}
+
+// walkList walks pages of listPageSize, writing between the first and second pages: a new
+// record, and a change to one already listed. When the walk ends, every scratch record that
+// existed before it must have been listed, and none twice.
+func walkList(ctx context.Context, r *runner) (walk, error) {
+	existing := slices.Clone(r.scratch)
+	w := walk{seen: map[string]int{}}
+	cursor := ""
+	for w.pages < maxListPages {
+		q := url.Values{keyLimit: {strconv.Itoa(listPageSize)}}
+		if cursor != "" {
+			q.Set("cursor", cursor)
+		}
+		a, err := r.call(ctx, http.MethodGet, "", q, nil)
+		if err != nil {
+			return w, err
+		}
+		if a.status != http.StatusOK || a.env.Pagination == nil {
+			w.broken = fmt.Sprintf("page %d: %s, pagination %v", w.pages+1, a.describe(), a.env.Pagination != nil)
+			return w, nil
+		}
+		w.pages++
+		ids := listIDs(a)
+		if len(ids) > listPageSize {
+			w.oversized++
+		}
+		for _, id := range ids {
+			w.seen[id]++
+			w.order = append(w.order, id)
+		}
+		if !a.env.Pagination.HasMore {
+			w.complete = true
+			break
+		}
+		next := a.env.Pagination.NextCursor
+		if next == "" || next == cursor {
+			w.broken = fmt.Sprintf("hasMore with nextCursor %q after %q", next, cursor)
+			return w, nil
+		}
+		cursor = next
+		if w.pages == 1 {
+			if err := writeDuringWalk(ctx, r, ids); err != nil {
+				return w, err
+			}
+		}
+	}
+	if w.complete {
+		for _, id := range existing {
+			if w.seen[id] == 0 {
+				w.missed++
+			}
+		}
+	}
+	return w, nil
+}
+
+// writeDuringWalk creates a scratch record and changes the first listed one if it is scratch.
+func writeDuringWalk(ctx context.Context, r *runner, listed []string) error {
+	if _, _, err := r.create(ctx, fullBody(r.email("paging"))); err != nil {
+		return err
+	}
+	if len(listed) > 0 && slices.Contains(r.scratch, listed[0]) {
+		if _, err := r.patchOK(ctx, listed[0], map[string]any{keyNotes: "contract paging"}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func checkListEmailFilter(ctx context.Context, r *runner) outcome {
 	email := r.email("filter")
 	id, _, err := r.create(ctx, fullBody(email))
 	if err != nil {
 		return failed(err)
 	}
-	a, err := r.call(ctx, http.MethodGet, "", url.Values{"email": {email}}, nil)
+	a, err := r.call(ctx, http.MethodGet, "", url.Values{keyEmail: {email}}, nil)
 	if err != nil {
 		return failed(err)
 	}
-	none, err := r.call(ctx, http.MethodGet, "", url.Values{"email": {r.email("nobody")}}, nil)
+	none, err := r.call(ctx, http.MethodGet, "", url.Values{keyEmail: {r.email("nobody")}}, nil)
 	if err != nil {
 		return failed(err)
 	}
@@ -698,7 +756,7 @@ func checkNotFound(ctx context.Context, r *runner) outcome {
 	for _, method := range []string{http.MethodGet, http.MethodPatch, http.MethodDelete} {
 		var body any
 		if method == http.MethodPatch {
-			body = map[string]any{"notes": "contract"}
+			body = map[string]any{keyNotes: "contract"}
 		}
 		a, err := r.call(ctx, method, id, nil, body)
 		if err != nil {

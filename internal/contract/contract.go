@@ -389,7 +389,7 @@ func (r *runner) cleanup(ctx context.Context) []string {
 	r.probing = false
 	r.budget = r.requests + 2*len(r.scratch) + 2*len(r.lost) + 10 // Cleanup always gets its own.
 	for _, email := range r.lost {
-		a, err := r.call(ctx, http.MethodGet, "", url.Values{"email": {email}}, nil)
+		a, err := r.call(ctx, http.MethodGet, "", url.Values{keyEmail: {email}}, nil)
 		if err != nil || a.status != http.StatusOK {
 			continue
 		}

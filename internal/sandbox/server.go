@@ -310,7 +310,7 @@ func (s *Sandbox) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if readErr != nil {
 		resp = errorResponse(http.StatusBadRequest, "validation_error", "Request body too large or unreadable", "")
 	} else {
-		resp = s.route(r, scopes, body, f)
+		resp = s.route(r, scopes, body)
 	}
 	if resp.status < 300 && chance(f.MalformedRate) {
 		resp.body = resp.body[:len(resp.body)/2]
@@ -350,7 +350,7 @@ func rawBody(body []byte) json.RawMessage {
 }
 
 // route dispatches an authenticated API request.
-func (s *Sandbox) route(r *http.Request, scopes map[string]bool, body []byte, f Faults) response {
+func (s *Sandbox) route(r *http.Request, scopes map[string]bool, body []byte) response {
 	const prefix = "/v1/customers"
 	p := r.URL.EscapedPath()
 	var id string
