@@ -80,18 +80,8 @@ func run(args []string) error {
 	fs.Float64Var(&f.ResetRate, "reset-rate", 0, "fraction of requests whose connection is reset")
 	fs.Float64Var(&f.HangRate, "hang-rate", 0, "fraction of requests never answered")
 	fs.Float64Var(&f.MalformedRate, "malformed-rate", 0, "fraction of successful answers with a truncated body")
-	// One flag per behaviour option, named as the contract suite reports the assumption it breaks.
 	var behaviour sandbox.Behaviour
-	for _, d := range sandbox.Deviations {
-		fs.BoolFunc(d.Flag, d.Usage+" (breaks "+string(d.Breaks)+")", func(v string) error {
-			on, err := strconv.ParseBool(v)
-			if err != nil {
-				return err
-			}
-			d.Set(&behaviour, on)
-			return nil
-		})
-	}
+	behaviourFlags(fs, &behaviour)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -142,6 +132,21 @@ func run(args []string) error {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil
+}
+
+// behaviourFlags defines one boolean flag per behaviour option (sandbox.Deviations), named
+// as the contract suite names the assumption it breaks, setting it in b.
+func behaviourFlags(fs *flag.FlagSet, b *sandbox.Behaviour) {
+	for _, d := range sandbox.Deviations {
+		fs.BoolFunc(d.Flag, d.Usage+" (breaks "+string(d.Breaks)+")", func(v string) error {
+			on, err := strconv.ParseBool(v)
+			if err != nil {
+				return err
+			}
+			d.Set(b, on)
+			return nil
+		})
+	}
 }
 
 // loadSeed stores the customers of a seed file in sb.

@@ -92,6 +92,8 @@ func (s *Sandbox) Stats() Stats {
 //	GET    /_sandbox/stats           counts by method and status
 //	GET    /_sandbox/faults          the faults injected
 //	PUT    /_sandbox/faults          replace the faults injected
+//	GET    /_sandbox/behaviour       the behaviour options in force
+//	PUT    /_sandbox/behaviour       replace the behaviour options
 //	PUT    /_sandbox/rate-limit      {"perMinute": n}; 0 = unlimited
 func (s *Sandbox) serveAdmin(w http.ResponseWriter, r *http.Request) {
 	p := strings.TrimPrefix(r.URL.EscapedPath(), "/_sandbox")
@@ -116,6 +118,15 @@ func (s *Sandbox) serveAdmin(w http.ResponseWriter, r *http.Request) {
 		}
 		s.SetFaults(f)
 		writeAdmin(w, http.StatusOK, f)
+	case p == "/behaviour" && r.Method == http.MethodGet:
+		writeAdmin(w, http.StatusOK, s.Behaviour())
+	case p == "/behaviour" && r.Method == http.MethodPut:
+		var b Behaviour
+		if !decodeAdmin(w, r, &b) {
+			return
+		}
+		s.SetBehaviour(b)
+		writeAdmin(w, http.StatusOK, b)
 	case p == "/rate-limit" && r.Method == http.MethodPut:
 		var body struct {
 			PerMinute int `json:"perMinute"`
