@@ -151,12 +151,15 @@ func (b Behaviour) emailEqual(x, y string) bool {
 
 // Behaviour returns the behaviour options in force, including those the faults' older
 // NormalizePhone and LowercaseEmail switches turn on.
-func (s *Sandbox) Behaviour() Behaviour {
+func (s *Sandbox) Behaviour() Behaviour { return s.behaviourWith(s.Faults()) }
+
+// behaviourWith returns the behaviour options in force with the faults f of a request.
+func (s *Sandbox) behaviourWith(f Faults) Behaviour {
 	s.faultsMu.RLock()
-	defer s.faultsMu.RUnlock()
 	b := s.behaviour
-	b.NormalizePhone = b.NormalizePhone || s.faults.NormalizePhone
-	b.LowercaseEmail = b.LowercaseEmail || s.faults.LowercaseEmail
+	s.faultsMu.RUnlock()
+	b.NormalizePhone = b.NormalizePhone || f.NormalizePhone
+	b.LowercaseEmail = b.LowercaseEmail || f.LowercaseEmail
 	return b
 }
 

@@ -89,8 +89,10 @@ type Sandbox struct {
 	store   *store
 	limiter *windowLimiter
 
-	faultsMu  sync.RWMutex
-	faults    Faults
+	faultsMu sync.RWMutex
+	faults   Faults
+
+	// behaviour is guarded by faultsMu too.
 	behaviour Behaviour
 
 	logMu   sync.Mutex
@@ -105,17 +107,17 @@ type Sandbox struct {
 // New returns a Sandbox configured by opts, with no customers.
 func New(opts Options) *Sandbox {
 	s := &Sandbox{
-		keys:      make(map[string]map[string]bool, len(opts.Keys)),
-		now:       opts.Now,
-		logger:    opts.Logger,
-		store:     newStore(),
-		limiter:   newWindowLimiter(opts.RateLimitPerMinute, opts.RateLimitWindow),
-		faults:    opts.Faults,
-		behaviour: opts.Behaviour,
-		logSize:   opts.RequestLogSize,
-		stats:     newStats(),
-		done:      make(chan struct{}),
+		keys:    make(map[string]map[string]bool, len(opts.Keys)),
+		now:     opts.Now,
+		logger:  opts.Logger,
+		store:   newStore(),
+		limiter: newWindowLimiter(opts.RateLimitPerMinute, opts.RateLimitWindow),
+		faults:  opts.Faults,
+		logSize: opts.RequestLogSize,
+		stats:   newStats(),
+		done:    make(chan struct{}),
 	}
+	s.behaviour = opts.Behaviour
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -310,7 +312,7 @@ func (s *Sandbox) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if readErr != nil {
 		resp = errorResponse(http.StatusBadRequest, "validation_error", "Request body too large or unreadable", "")
 	} else {
-		resp = s.route(r, scopes, body)
+		resp = s.route(r, scopes, body, f)
 	}
 	if resp.status < 300 && chance(f.MalformedRate) {
 		resp.body = resp.body[:len(resp.body)/2]
@@ -350,7 +352,7 @@ func rawBody(body []byte) json.RawMessage {
 }
 
 // route dispatches an authenticated API request.
-func (s *Sandbox) route(r *http.Request, scopes map[string]bool, body []byte) response {
+func (s *Sandbox) route(r *http.Request, scopes map[string]bool, body []byte, f Faults) response {
 	const prefix = "/v1/customers"
 	p := r.URL.EscapedPath()
 	var id string
@@ -390,7 +392,7 @@ func (s *Sandbox) route(r *http.Request, scopes map[string]bool, body []byte) re
 	case id == "" && r.Method == http.MethodGet:
 		return s.list(r.URL.Query())
 	case id == "":
-		return s.create(body)
+		return s.create(body, f)
 	}
 	if c, ok := s.store.get(id); ok && c.Sandbox != nil && c.Sandbox.Forbidden {
 		return errorResponse(http.StatusForbidden, "forbidden", "Insufficient permissions for this resource", "")
@@ -399,7 +401,7 @@ func (s *Sandbox) route(r *http.Request, scopes map[string]bool, body []byte) re
 	case http.MethodGet:
 		return s.get(id)
 	case http.MethodPatch:
-		return s.update(id, body)
+		return s.update(id, body, f)
 	default:
 		return s.delete(id)
 	}
@@ -438,12 +440,12 @@ func (s *Sandbox) list(q url.Values) response {
 	return render(http.StatusOK, envelope{Success: true, Data: data, Pagination: pg})
 }
 
-func (s *Sandbox) create(body []byte) response {
+func (s *Sandbox) create(body []byte, f Faults) response {
 	p, fe := parseBody(body, true)
 	if fe != nil {
 		return errorResponse(http.StatusBadRequest, "validation_error", fe.msg, fe.field)
 	}
-	b := s.Behaviour()
+	b := s.behaviourWith(f)
 	p.normalize(b)
 	var c Customer
 	p.applyTo(&c, b)
@@ -457,12 +459,12 @@ func (s *Sandbox) create(body []byte) response {
 	return dataResponse(http.StatusCreated, created.public())
 }
 
-func (s *Sandbox) update(id string, body []byte) response {
+func (s *Sandbox) update(id string, body []byte, f Faults) response {
 	p, fe := parseBody(body, false)
 	if fe != nil {
 		return errorResponse(http.StatusBadRequest, "validation_error", fe.msg, fe.field)
 	}
-	b := s.Behaviour()
+	b := s.behaviourWith(f)
 	p.normalize(b)
 	c, err := s.store.update(id, p, s.timestamp(), b)
 	switch {
