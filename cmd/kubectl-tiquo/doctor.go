@@ -88,12 +88,15 @@ Exit status: 0 when every check passed, 1 on warnings, 2 on failures or errors.`
 			if opts.RateLimit <= 0 || opts.ResyncInterval <= 0 || opts.Customers < 0 {
 				return errors.New("--tiquo-rate-limit and --resync-interval must be positive, --customers not negative")
 			}
-			if !cmd.Flags().Changed("account-records") {
-				opts.AccountRecords = opts.Customers
-			}
-			key, source, err := doctorKey(cmd, &api, kube, namespace, customer, secret, getenv)
+			key, source, users, err := doctorKey(cmd, &api, kube, namespace, customer, secret, getenv)
 			if err != nil {
 				return err
+			}
+			if users >= 0 && !cmd.Flags().Changed("customers") {
+				opts.Customers, opts.CustomersCounted = users, true
+			}
+			if !cmd.Flags().Changed("account-records") {
+				opts.AccountRecords = opts.Customers
 			}
 			opts.APIKey, opts.KeySource = key, source
 			opts.BaseURL = api.baseURL
@@ -134,7 +137,7 @@ Exit status: 0 when every check passed, 1 on warnings, 2 on failures or errors.`
 	fs.IntVar(&opts.RateLimit, "tiquo-rate-limit", 1000, "the operator's --tiquo-rate-limit, requests per minute per key")
 	fs.DurationVar(&opts.ResyncInterval, "resync-interval", 10*time.Minute, "the operator's --resync-interval")
 	fs.BoolVar(&opts.DriftScan, "drift-scan", true, "the operator's --drift-scan")
-	fs.IntVar(&opts.Customers, "customers", 1000, "how many Customers use this key, for the cost estimate")
+	fs.IntVar(&opts.Customers, "customers", 1000, "how many Customers use this key, for the cost estimate (default: counted in the cluster when the key comes from it, else 1000)")
 	fs.IntVar(&opts.AccountRecords, "account-records", 0, "how many records the Tiquo account holds, which the drift scan lists (default --customers)")
 	fs.StringVarP(&output, "output", "o", "", "output format: json (default: text)")
 	return cmd
@@ -162,59 +165,84 @@ func customerSecret(ctx context.Context, c client.Client, key types.NamespacedNa
 	return def, nil
 }
 
-// doctorKey finds the API key and says where it came from.
+// doctorKey finds the API key and says where it came from. When the key comes from the
+// cluster, users is how many Customers use it (-1 when they cannot be listed).
 func doctorKey(cmd *cobra.Command, api *apiFlags, kube plugin.KubeOptions, namespace, customer, secret string,
-	getenv func(string) string) (key, source string, err error) {
+	getenv func(string) string) (key, source string, users int, err error) {
 	if customer == "" && secret == "" {
 		switch {
 		case api.apiKey != "":
-			return api.apiKey, "--api-key", nil
+			return api.apiKey, "--api-key", -1, nil
 		case getenv(envAPIKey) != "":
-			return getenv(envAPIKey), envAPIKey, nil
+			return getenv(envAPIKey), envAPIKey, -1, nil
 		}
-		return "", "", errors.New("no Tiquo API key: set " + envAPIKey + ", or read it from the cluster with --secret NS/NAME or --customer NAME")
+		return "", "", -1, errors.New("no Tiquo API key: set " + envAPIKey + ", or read it from the cluster with --secret NS/NAME or --customer NAME")
 	}
 	var def *secretRef
 	if secret != "" {
 		ref, err := parseSecretRef(secret)
 		if err != nil {
-			return "", "", err
+			return "", "", -1, err
 		}
 		def = &ref
 	}
 	cfg, ns, err := plugin.KubeConfig(kube)
 	if err != nil {
-		return "", "", fmt.Errorf("load kubeconfig: %w", err)
+		return "", "", -1, fmt.Errorf("load kubeconfig: %w", err)
 	}
 	if namespace != "" {
 		ns = namespace
 	}
 	scheme := runtime.NewScheme()
 	if err := crmv1alpha1.AddToScheme(scheme); err != nil {
-		return "", "", err
+		return "", "", -1, err
 	}
 	if err := corev1.AddToScheme(scheme); err != nil {
-		return "", "", err
+		return "", "", -1, err
 	}
 	c, err := client.New(cfg, client.Options{Scheme: scheme})
 	if err != nil {
-		return "", "", err
+		return "", "", -1, err
 	}
 	ref := def
 	if customer != "" {
 		if ref, err = customerSecret(cmd.Context(), c, types.NamespacedName{Namespace: ns, Name: customer}, def); err != nil {
-			return "", "", err
+			return "", "", -1, err
 		}
 	}
 	var s corev1.Secret
 	if err := c.Get(cmd.Context(), types.NamespacedName{Namespace: ref.namespace, Name: ref.name}, &s); apierrors.IsNotFound(err) {
-		return "", "", fmt.Errorf("%s not found: the operator would report CredentialsNotFound", ref)
+		return "", "", -1, fmt.Errorf("%s not found: the operator would report CredentialsNotFound", ref)
 	} else if err != nil {
-		return "", "", fmt.Errorf("read %s: %w", ref, err)
+		return "", "", -1, fmt.Errorf("read %s: %w", ref, err)
 	}
 	v := strings.TrimSpace(string(s.Data[ref.key]))
 	if v == "" {
-		return "", "", fmt.Errorf("%s has no entry %q (or it is empty): the operator would report CredentialsNotFound", ref, ref.key)
+		return "", "", -1, fmt.Errorf("%s has no entry %q (or it is empty): the operator would report CredentialsNotFound", ref, ref.key)
 	}
-	return v, ref.String(), nil
+	return v, ref.String(), countUsers(cmd.Context(), c, *ref, def), nil
+}
+
+// countUsers returns how many Customers in the cluster take their key from ref, as the
+// operator resolves it (their apiKeySecretRef, else def), or -1 when they cannot be listed.
+func countUsers(ctx context.Context, c client.Client, ref secretRef, def *secretRef) int {
+	var list crmv1alpha1.CustomerList
+	if err := c.List(ctx, &list); err != nil {
+		return -1
+	}
+	n := 0
+	for _, cu := range list.Items {
+		r := def
+		if sr := cu.Spec.APIKeySecretRef; sr != nil {
+			k := sr.Key
+			if k == "" {
+				k = defaultSecretKey
+			}
+			r = &secretRef{cu.Namespace, sr.Name, k}
+		}
+		if r != nil && *r == ref {
+			n++
+		}
+	}
+	return n
 }

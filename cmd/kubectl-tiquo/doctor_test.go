@@ -249,7 +249,8 @@ func TestDoctorKeyFromCluster(t *testing.T) {
 	if r.code != exitError {
 		t.Errorf("--customer with a read-only key: %s", r)
 	}
-	assertLines(t, r, "Tiquo at "+sb.URL+", key from Secret doctor/shop-key:token (fingerprint ", "FAIL write scope")
+	assertLines(t, r, "Tiquo at "+sb.URL+", key from Secret doctor/shop-key:token (fingerprint ", "FAIL write scope",
+		"OK cost 1 Customer (counted in the cluster) every 10m0s: resync: 1 GET (cheaper than a drift scan of 1 record)")
 	if strings.Contains(r.stdout, readOnlyKey) {
 		t.Error("printed the key")
 	}

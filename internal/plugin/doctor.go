@@ -63,6 +63,8 @@ type DoctorOptions struct {
 	// Customers is how many Customers use the key; AccountRecords how many records the
 	// account holds (the drift scan lists them all).
 	Customers, AccountRecords int
+	// CustomersCounted says Customers was counted in the cluster rather than given.
+	CustomersCounted bool
 	// UserAgent is sent with every request.
 	UserAgent string
 }
@@ -378,23 +380,29 @@ const listPage = 100
 // this key: a GET per Customer, or the drift scan's list pages when those are fewer.
 func checkCost(opts DoctorOptions, limit int, add addFunc) {
 	if opts.ResyncInterval <= 0 || opts.Customers <= 0 {
-		add("cost", LevelSkip, "no Customers to plan for (--customers)")
+		add("cost", LevelSkip, "no Customers use this key (--customers)")
 		return
 	}
 	calls := opts.Customers
-	how := fmt.Sprintf("resync: %d GETs", opts.Customers)
+	how := "resync: " + count(opts.Customers, "GET")
 	if opts.DriftScan {
 		pages := int(math.Ceil(float64(max(opts.AccountRecords, 1)) / listPage))
 		if pages < calls {
 			calls = pages
-			how = fmt.Sprintf("drift scan: %d list calls for %d records (cheaper than %d GETs)", pages, opts.AccountRecords, opts.Customers)
+			how = fmt.Sprintf("drift scan: %s for %s (cheaper than %s)", count(pages, "list call"),
+				count(opts.AccountRecords, "record"), count(opts.Customers, "GET"))
 		} else {
-			how += fmt.Sprintf(" (cheaper than a drift scan of %d records)", opts.AccountRecords)
+			how += fmt.Sprintf(" (cheaper than a drift scan of %s)", count(opts.AccountRecords, "record"))
 		}
 	}
 	perMin := float64(calls) / opts.ResyncInterval.Minutes()
 	share := 100 * perMin / float64(max(limit, 1))
-	msg := fmt.Sprintf("%d Customers every %s: %s = %.1f/min, %.1f%% of %d/min", opts.Customers, opts.ResyncInterval, how, perMin, share, limit)
+	counted := ""
+	if opts.CustomersCounted {
+		counted = " (counted in the cluster)"
+	}
+	msg := fmt.Sprintf("%s%s every %s: %s = %.1f/min, %.1f%% of %d/min", count(opts.Customers, "Customer"), counted,
+		opts.ResyncInterval, how, perMin, share, limit)
 	switch {
 	case share > 100:
 		add("cost", LevelFail, "%s: more than the plan allows; raise --resync-interval or the plan", msg)
@@ -403,6 +411,14 @@ func checkCost(opts DoctorOptions, limit int, add addFunc) {
 	default:
 		add("cost", LevelOK, "%s", msg)
 	}
+}
+
+// count is n with the noun, in the plural unless n is 1: "1 GET", "2 GETs".
+func count(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
 
 // WriteText writes the report for a person: a header line, one line per check, a verdict.
