@@ -80,6 +80,17 @@ BENCH_N ?= 1000
 bench: manifests build setup-envtest ## Run the scale benchmark (BENCH_N=1000 by default)
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go run ./hack/bench -n $(BENCH_N)
 
+# make contract checks a live Tiquo against the operator's assumptions (docs/contract.md):
+#   make contract TIQUO_BASE_URL=https://api.tiquo.co TIQUO_API_KEY=sk_test_... [CONTRACT_ARGS=--probe-rate-limit]
+# The key travels in the environment, never on a command line make echoes.
+.PHONY: contract
+contract: export TIQUO_BASE_URL := $(TIQUO_BASE_URL)
+contract: export TIQUO_API_KEY := $(TIQUO_API_KEY)
+contract: export TIQUO_CA_FILE := $(TIQUO_CA_FILE)
+contract: export TIQUO_CONTRACT_ALLOW_LIVE_KEY := $(TIQUO_CONTRACT_ALLOW_LIVE_KEY)
+contract: ## Check a live Tiquo against the operator's assumptions (TIQUO_BASE_URL, TIQUO_API_KEY=sk_test_...).
+	go run ./cmd/tiquo-contract $(CONTRACT_ARGS)
+
 .PHONY: verify
 verify: manifests generate fmt ## Regenerate everything and fail if any committed file is out of step.
 	go mod tidy

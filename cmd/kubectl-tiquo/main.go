@@ -3,6 +3,7 @@
 //	kubectl tiquo import   write Customer manifests for existing Tiquo records
 //	kubectl tiquo diff     show the PATCH the operator would send for manifests
 //	kubectl tiquo sync     ask the operator to reconcile a Customer now
+//	kubectl tiquo doctor   check that the operator can work with a Tiquo API and key
 //
 // Install it on the PATH as kubectl-tiquo; see docs/kubectl-plugin.md.
 package main
@@ -22,7 +23,7 @@ import (
 // Exit codes.
 const (
 	exitOK      = 0
-	exitChanges = 1 // diff: at least one Customer has a PATCH pending
+	exitChanges = 1 // diff: at least one Customer has a PATCH pending; doctor: warnings
 	exitError   = 2
 )
 
@@ -50,8 +51,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	switch {
 	case err == nil:
 		return exitOK
-	case errors.Is(err, errChanges):
+	case errors.Is(err, errChanges), errors.Is(err, errDoctorWarnings):
 		return exitChanges
+	case errors.Is(err, errDoctorFailures):
+		return exitError
 	default:
 		fmt.Fprintf(stderr, "error: %v\n", err)
 		return exitError
@@ -67,8 +70,9 @@ func newRootCommand(getenv func(string) string) *cobra.Command {
   import  writes Customer manifests for existing Tiquo records, in sync as written
   diff    prints the PATCH the operator would send for Customer manifests (no cluster needed)
   sync    asks the operator to reconcile a Customer now
+  doctor  checks that the operator can work with a Tiquo API and key, changing nothing
 
-import and diff call the Tiquo API with the key in TIQUO_API_KEY (or --api-key) at
+import, diff and doctor call the Tiquo API with the key in TIQUO_API_KEY (or --api-key) at
 TIQUO_BASE_URL (or --base-url, default ` + defaultBaseURL + `).`,
 		Annotations: map[string]string{cobra.CommandDisplayNameAnnotation: "kubectl tiquo"},
 		// Errors are printed once by run, without the usage text burying them.
@@ -83,6 +87,6 @@ TIQUO_BASE_URL (or --base-url, default ` + defaultBaseURL + `).`,
 	root.SetFlagErrorFunc(func(cmd *cobra.Command, err error) error {
 		return fmt.Errorf("%w\nSee '%s --help'", err, cmd.CommandPath())
 	})
-	root.AddCommand(newImportCommand(getenv), newDiffCommand(getenv), newSyncCommand(getenv))
+	root.AddCommand(newImportCommand(getenv), newDiffCommand(getenv), newSyncCommand(getenv), newDoctorCommand(getenv))
 	return root
 }

@@ -6,7 +6,12 @@
 //
 //	tiquo-sandbox --listen 127.0.0.1:8089 --seed hack/demo/customers.json \
 //	    --api-key sk_test_demo=customers:read,customers:write [--api-key ...] \
-//	    --rate-limit 1000 --latency 20ms
+//	    --rate-limit 1000 --latency 20ms [--normalize-phone] [--lowercase-email] ...
+//
+// The behaviour flags (--normalize-phone, --lowercase-email, --case-sensitive-email,
+// --ignore-empty-string, --replace-address, --merge-tags, --noop-patch-touches-updated-at,
+// --partial-patch-response) each make the sandbox break one assumption the contract suite
+// checks; see sandbox.Deviations and docs/contract.md.
 //
 // It logs one line per API request (method, path, status, duration; never
 // a key, a query or a body) and exits cleanly on SIGINT or SIGTERM.
@@ -25,6 +30,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -74,11 +80,11 @@ func run(args []string) error {
 	fs.Float64Var(&f.ResetRate, "reset-rate", 0, "fraction of requests whose connection is reset")
 	fs.Float64Var(&f.HangRate, "hang-rate", 0, "fraction of requests never answered")
 	fs.Float64Var(&f.MalformedRate, "malformed-rate", 0, "fraction of successful answers with a truncated body")
-	fs.BoolVar(&f.NormalizePhone, "normalize-phone", false, "store phone numbers without separators")
-	fs.BoolVar(&f.LowercaseEmail, "lowercase-email", false, "store email addresses lower-cased")
 	fs.Float64Var(&f.EchoValuesRate, "echo-values-rate", 0,
 		"fraction of PATCH and POST requests answered with an error echoing the personal values sent")
 	fs.IntVar(&f.EchoValuesStatus, "echo-values-status", 0, "status of those errors; 0 = 400")
+	var behaviour sandbox.Behaviour
+	behaviourFlags(fs, &behaviour)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -90,7 +96,7 @@ func run(args []string) error {
 		return fmt.Errorf("faults: %w", err)
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
-	sb := sandbox.New(sandbox.Options{Keys: keys, RateLimitPerMinute: *rateLimit, Logger: logger})
+	sb := sandbox.New(sandbox.Options{Keys: keys, RateLimitPerMinute: *rateLimit, Logger: logger, Behaviour: behaviour})
 	sb.SetFaults(f)
 	if *seed != "" {
 		n, err := loadSeed(sb, *seed)
@@ -129,6 +135,21 @@ func run(args []string) error {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil
+}
+
+// behaviourFlags defines one boolean flag per behaviour option (sandbox.Deviations), named
+// as the contract suite names the assumption it breaks, setting it in b.
+func behaviourFlags(fs *flag.FlagSet, b *sandbox.Behaviour) {
+	for _, d := range sandbox.Deviations {
+		fs.BoolFunc(d.Flag, d.Usage+" (breaks "+string(d.Breaks)+")", func(v string) error {
+			on, err := strconv.ParseBool(v)
+			if err != nil {
+				return err
+			}
+			d.Set(b, on)
+			return nil
+		})
+	}
 }
 
 // loadSeed stores the customers of a seed file in sb.

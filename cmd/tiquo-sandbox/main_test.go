@@ -1,6 +1,7 @@
 package main
 
 import (
+	"flag"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -39,5 +40,26 @@ func TestKeyFlag(t *testing.T) {
 		if err := k.Set(bad); err == nil {
 			t.Errorf("Set(%q) accepted", bad)
 		}
+	}
+}
+
+func TestBehaviourFlags(t *testing.T) {
+	fs := flag.NewFlagSet("tiquo-sandbox", flag.ContinueOnError)
+	var b sandbox.Behaviour
+	behaviourFlags(fs, &b)
+	if err := fs.Parse([]string{"--normalize-phone", "--merge-tags=true", "--lowercase-email", "--lowercase-email=false"}); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(sandbox.Behaviour{NormalizePhone: true, MergeTags: true}, b); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	// Every option has its flag.
+	for _, d := range sandbox.Deviations {
+		if fs.Lookup(d.Flag) == nil {
+			t.Errorf("no flag --%s", d.Flag)
+		}
+	}
+	if err := fs.Parse([]string{"--replace-address=maybe"}); err == nil {
+		t.Error("--replace-address=maybe accepted")
 	}
 }

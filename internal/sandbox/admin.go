@@ -92,6 +92,8 @@ func (s *Sandbox) Stats() Stats {
 //	GET    /_sandbox/stats           counts by method and status
 //	GET    /_sandbox/faults          the faults injected
 //	PUT    /_sandbox/faults          replace the faults injected
+//	GET    /_sandbox/behaviour       the behaviour options in force
+//	PUT    /_sandbox/behaviour       replace the behaviour options
 //	PUT    /_sandbox/rate-limit      {"perMinute": n}; 0 = unlimited
 func (s *Sandbox) serveAdmin(w http.ResponseWriter, r *http.Request) {
 	p := strings.TrimPrefix(r.URL.EscapedPath(), "/_sandbox")
@@ -103,9 +105,26 @@ func (s *Sandbox) serveAdmin(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNoContent)
 	case p == "/stats" && r.Method == http.MethodGet:
 		writeAdmin(w, http.StatusOK, s.Stats())
-	case p == "/faults" && r.Method == http.MethodGet:
+	case p == "/faults" || p == "/behaviour" || p == "/rate-limit":
+		s.serveAdminSettings(w, r, p)
+	case strings.HasPrefix(p, "/customers/") && !strings.Contains(p[len("/customers/"):], "/"):
+		id, err := url.PathUnescape(p[len("/customers/"):])
+		if err != nil || id == "" {
+			writeAdmin(w, http.StatusBadRequest, adminError{"bad customer id"})
+			return
+		}
+		s.serveAdminCustomer(w, r, id)
+	default:
+		writeAdmin(w, http.StatusNotFound, adminError{"no such sandbox endpoint"})
+	}
+}
+
+// serveAdminSettings serves the faults, the behaviour options and the rate limit.
+func (s *Sandbox) serveAdminSettings(w http.ResponseWriter, r *http.Request, p string) {
+	switch r.Method + " " + p {
+	case "GET /faults":
 		writeAdmin(w, http.StatusOK, s.Faults())
-	case p == "/faults" && r.Method == http.MethodPut:
+	case "PUT /faults":
 		var f Faults
 		if !decodeAdmin(w, r, &f) {
 			return
@@ -116,7 +135,16 @@ func (s *Sandbox) serveAdmin(w http.ResponseWriter, r *http.Request) {
 		}
 		s.SetFaults(f)
 		writeAdmin(w, http.StatusOK, f)
-	case p == "/rate-limit" && r.Method == http.MethodPut:
+	case "GET /behaviour":
+		writeAdmin(w, http.StatusOK, s.Behaviour())
+	case "PUT /behaviour":
+		var b Behaviour
+		if !decodeAdmin(w, r, &b) {
+			return
+		}
+		s.SetBehaviour(b)
+		writeAdmin(w, http.StatusOK, b)
+	case "PUT /rate-limit":
 		var body struct {
 			PerMinute int `json:"perMinute"`
 		}
@@ -125,15 +153,8 @@ func (s *Sandbox) serveAdmin(w http.ResponseWriter, r *http.Request) {
 		}
 		s.SetRateLimit(body.PerMinute)
 		writeAdmin(w, http.StatusOK, body)
-	case strings.HasPrefix(p, "/customers/") && !strings.Contains(p[len("/customers/"):], "/"):
-		id, err := url.PathUnescape(p[len("/customers/"):])
-		if err != nil || id == "" {
-			writeAdmin(w, http.StatusBadRequest, adminError{"bad customer id"})
-			return
-		}
-		s.serveAdminCustomer(w, r, id)
 	default:
-		writeAdmin(w, http.StatusNotFound, adminError{"no such sandbox endpoint"})
+		writeAdmin(w, http.StatusMethodNotAllowed, adminError{"method not allowed"})
 	}
 }
 

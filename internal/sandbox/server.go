@@ -69,6 +69,8 @@ type Options struct {
 	RateLimitWindow time.Duration
 	// Faults are the faults injected from the start.
 	Faults Faults
+	// Behaviour selects where the sandbox departs from the operator's assumptions.
+	Behaviour Behaviour
 	// Now returns the current time; nil means time.Now.
 	Now func() time.Time
 	// Logger, when set, gets one line per API request with method, path,
@@ -90,6 +92,9 @@ type Sandbox struct {
 
 	faultsMu sync.RWMutex
 	faults   Faults
+
+	// behaviour is guarded by faultsMu too.
+	behaviour Behaviour
 
 	logMu   sync.Mutex
 	logSize int
@@ -113,6 +118,7 @@ func New(opts Options) *Sandbox {
 		stats:   newStats(),
 		done:    make(chan struct{}),
 	}
+	s.behaviour = opts.Behaviour
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -441,7 +447,7 @@ func (s *Sandbox) list(q url.Values) response {
 		}
 		limit = n
 	}
-	page, more := s.store.list(q.Get("cursor"), q.Get("email"), limit)
+	page, more := s.store.list(q.Get("cursor"), q.Get("email"), limit, s.Behaviour())
 	data := make([]Customer, len(page))
 	for i, c := range page {
 		data[i] = c.public()
@@ -458,13 +464,14 @@ func (s *Sandbox) create(body []byte, f Faults) response {
 	if fe != nil {
 		return errorResponse(http.StatusBadRequest, "validation_error", fe.msg, fe.field)
 	}
-	p.normalize(f)
+	b := s.behaviourWith(f)
+	p.normalize(b)
 	var c Customer
-	p.applyTo(&c)
+	p.applyTo(&c, b)
 	if c.Tags == nil {
 		c.Tags = []string{}
 	}
-	created, err := s.store.create(c, s.timestamp())
+	created, err := s.store.create(c, s.timestamp(), b)
 	if err != nil {
 		return errorResponse(http.StatusConflict, "conflict", "A customer with this email already exists", fieldEmail)
 	}
@@ -476,13 +483,17 @@ func (s *Sandbox) update(id string, body []byte, f Faults) response {
 	if fe != nil {
 		return errorResponse(http.StatusBadRequest, "validation_error", fe.msg, fe.field)
 	}
-	p.normalize(f)
-	c, err := s.store.update(id, p, s.timestamp())
+	b := s.behaviourWith(f)
+	p.normalize(b)
+	c, err := s.store.update(id, p, s.timestamp(), b)
 	switch {
 	case errors.Is(err, errNotFound):
 		return notFound()
 	case errors.Is(err, errEmailTaken):
 		return errorResponse(http.StatusConflict, "conflict", "A customer with this email already exists", fieldEmail)
+	}
+	if b.PartialPatchResponse {
+		return dataResponse(http.StatusOK, c.partial())
 	}
 	return dataResponse(http.StatusOK, c.public())
 }

@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 )
@@ -137,10 +136,10 @@ func (s *store) remove(id string) bool {
 }
 
 // emailTakenLocked reports whether another record than exceptID uses email.
-// Emails compare case-insensitively. s.mu must be held.
-func (s *store) emailTakenLocked(email, exceptID string) bool {
+// Emails compare case-insensitively unless b says otherwise. s.mu must be held.
+func (s *store) emailTakenLocked(email, exceptID string, b Behaviour) bool {
 	for id, c := range s.customers {
-		if id != exceptID && strings.EqualFold(c.Email, email) {
+		if id != exceptID && b.emailEqual(c.Email, email) {
 			return true
 		}
 	}
@@ -168,10 +167,10 @@ func (e storeError) Error() string {
 
 // create stores a new record built from in with a fresh id and the given
 // time as createdAt and updatedAt.
-func (s *store) create(in Customer, now time.Time) (Customer, error) {
+func (s *store) create(in Customer, now time.Time, b Behaviour) (Customer, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.emailTakenLocked(in.Email, "") {
+	if s.emailTakenLocked(in.Email, "", b) {
 		return Customer{}, errEmailTaken
 	}
 	c := in.clone()
@@ -187,8 +186,9 @@ func (s *store) create(in Customer, now time.Time) (Customer, error) {
 }
 
 // update applies p to the record with the given id. updatedAt moves to now
-// (or just past the previous value) only when a field actually changed.
-func (s *store) update(id string, p patch, now time.Time) (Customer, error) {
+// (or just past the previous value) only when a field actually changed, unless
+// b says every PATCH moves it.
+func (s *store) update(id string, p patch, now time.Time, b Behaviour) (Customer, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	old, ok := s.customers[id]
@@ -196,11 +196,11 @@ func (s *store) update(id string, p patch, now time.Time) (Customer, error) {
 		return Customer{}, errNotFound
 	}
 	c := old.clone()
-	p.applyTo(&c)
-	if c.Email != old.Email && s.emailTakenLocked(c.Email, id) {
+	p.applyTo(&c, b)
+	if c.Email != old.Email && s.emailTakenLocked(c.Email, id, b) {
 		return Customer{}, errEmailTaken
 	}
-	if !equalRecords(old, c) {
+	if !equalRecords(old, c) || b.NoopPatchTouchesUpdatedAt {
 		if !now.After(old.UpdatedAt) {
 			now = old.UpdatedAt.Add(time.Millisecond)
 		}
@@ -212,15 +212,15 @@ func (s *store) update(id string, p patch, now time.Time) (Customer, error) {
 
 // list returns up to limit records with ids greater than cursor, in
 // ascending id order, optionally only those whose email equals email
-// (case-insensitively), and whether more records follow.
-func (s *store) list(cursor, email string, limit int) ([]Customer, bool) {
+// (case-insensitively unless b says otherwise), and whether more records follow.
+func (s *store) list(cursor, email string, limit int, b Behaviour) ([]Customer, bool) {
 	s.mu.Lock()
 	matches := make([]Customer, 0, limit+1)
 	for id, c := range s.customers {
 		if id <= cursor {
 			continue
 		}
-		if email != "" && !strings.EqualFold(c.Email, email) {
+		if email != "" && !b.emailEqual(c.Email, email) {
 			continue
 		}
 		matches = append(matches, c)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/mail"
 	"slices"
 	"strings"
@@ -211,13 +212,17 @@ func validEmail(s string) bool {
 	return strings.Contains(domain, ".") && !strings.HasPrefix(domain, ".") && !strings.HasSuffix(domain, ".")
 }
 
-// normalize applies the server-side rewrites the faults ask for.
-func (p *patch) normalize(f Faults) {
-	if v, ok := p.strs[fieldPhone]; ok && f.NormalizePhone {
+// normalize applies the server-side rewrites the behaviour options ask for.
+func (p *patch) normalize(b Behaviour) {
+	if v, ok := p.strs[fieldPhone]; ok && b.NormalizePhone {
 		p.strs[fieldPhone] = normalizePhone(v)
 	}
-	if v, ok := p.strs[fieldEmail]; ok && f.LowercaseEmail {
+	if v, ok := p.strs[fieldEmail]; ok && b.LowercaseEmail {
 		p.strs[fieldEmail] = strings.ToLower(v)
+	}
+	if b.IgnoreEmptyString {
+		maps.DeleteFunc(p.strs, func(_, v string) bool { return v == "" })
+		maps.DeleteFunc(p.address, func(_, v string) bool { return v == "" })
 	}
 }
 
@@ -240,14 +245,20 @@ func normalizePhone(s string) string {
 }
 
 // applyTo writes the fields of p into c: strings and tags replace, address
-// subfields merge into the stored address.
-func (p *patch) applyTo(c *Customer) {
+// subfields merge into the stored address (unless b says otherwise).
+func (p *patch) applyTo(c *Customer, b Behaviour) {
 	for k, v := range p.strs {
 		if field := stringFields[k]; field != nil {
 			*field(c) = v
 		}
 	}
-	if p.tagsSet {
+	if p.tagsSet && b.MergeTags {
+		for _, t := range p.tags {
+			if !slices.Contains(c.Tags, t) {
+				c.Tags = append(c.Tags, t)
+			}
+		}
+	} else if p.tagsSet {
 		c.Tags = slices.Clone(p.tags)
 		if c.Tags == nil {
 			c.Tags = []string{}
@@ -259,7 +270,9 @@ func (p *patch) applyTo(c *Customer) {
 	if p.addressNull {
 		c.Address = nil
 	}
-	if len(p.address) > 0 {
+	if len(p.address) > 0 && b.ReplaceAddress {
+		c.Address = p.mergeAddress(nil)
+	} else if len(p.address) > 0 {
 		c.Address = p.mergeAddress(c.Address)
 	}
 }

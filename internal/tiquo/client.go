@@ -74,6 +74,11 @@ type Config struct {
 	// Logger gets a V(1) line per request (method, route, status,
 	// duration, key fingerprint); the zero Logger discards.
 	Logger logr.Logger
+	// WrapTransport, when set, wraps the client's transport (TLS and CA
+	// settings already applied), e.g. for a tool that times each call or
+	// reads headers the client does not keep. The wrapper must not log or
+	// keep the Authorization header.
+	WrapTransport func(http.RoundTripper) http.RoundTripper
 }
 
 // Client talks to the Tiquo customers API. It is safe for concurrent use,
@@ -127,11 +132,14 @@ func New(cfg Config) (*Client, error) {
 	tr.TLSClientConfig = tlsConfig
 	tr.MaxIdleConnsPerHost = 32
 	var rt http.RoundTripper = tr
+	if cfg.WrapTransport != nil {
+		rt = cfg.WrapTransport(rt)
+	}
 	if cfg.Registerer != nil {
 		if c.metrics, err = newMetrics(cfg.Registerer); err != nil {
 			return nil, err
 		}
-		rt = &instrumentedTransport{next: tr, m: c.metrics}
+		rt = &instrumentedTransport{next: rt, m: c.metrics}
 	}
 	c.http = &http.Client{
 		Transport: rt,
