@@ -52,6 +52,10 @@ const (
 	terminalRecheck = time.Hour
 	retryBase       = 200 * time.Millisecond
 	retryMax        = 2 * time.Second
+
+	// suiteRateLimit is the sandbox's budget per key and window: one no test spends, so that
+	// every answer carries rate-limit headers, as Tiquo's do.
+	suiteRateLimit = 1_000_000
 )
 
 var (
@@ -164,9 +168,7 @@ func run(m *testing.M) int {
 	}
 	sb = sandbox.NewServer(sandbox.Options{
 		Keys: keys,
-		// A budget no test spends, so that every answer carries rate-limit headers, as
-		// Tiquo's do.
-		RateLimitPerMinute: 1_000_000,
+		RateLimitPerMinute: suiteRateLimit,
 		RateLimitWindow:    2 * time.Second,
 		// Tests count requests over the whole run; nothing may roll out of the log.
 		RequestLogSize: 1_000_000,
