@@ -23,9 +23,6 @@ const (
 const (
 	// ReasonSynced: the record matches the spec, either already or after a PATCH.
 	ReasonSynced = "Synced"
-	// ReasonReconciling: the operator has not yet completed a first comparison for this
-	// generation of the spec.
-	ReasonReconciling = "Reconciling"
 	// ReasonNotFound: Tiquo has no customer with spec.customerId (HTTP 404). Check the id;
 	// the operator never creates customers.
 	ReasonNotFound = "NotFound"

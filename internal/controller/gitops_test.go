@@ -48,7 +48,8 @@ func TestSuspendStopsAllCalls(t *testing.T) {
 	eventually(t, 10*time.Second, func() error {
 		got := get(t, c)
 		s := findCondition(got, crmv1alpha1.ConditionSuspended)
-		if s == nil || s.Status != metav1.ConditionTrue || s.ObservedGeneration != got.Generation {
+		if s == nil || s.Status != metav1.ConditionTrue || s.Reason != crmv1alpha1.ReasonSuspended ||
+			s.ObservedGeneration != got.Generation || got.Status.ObservedGeneration != got.Generation {
 			return errorf("Suspended = %+v", s)
 		}
 		return nil
