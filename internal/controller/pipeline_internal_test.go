@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/ptr"
 
@@ -133,4 +135,37 @@ func TestBackoffNeverExceedsTheCap(t *testing.T) {
 	if d := backoffDelay(3, time.Second, 5*time.Minute); d < 3600*time.Millisecond || d > 4400*time.Millisecond {
 		t.Errorf("third delay %s, want 4s ±10%%", d)
 	}
+}
+
+// A transient failure of a routine resync leaves a Ready Customer Ready until the grace
+// period has passed; after it, Ready turns False with the failure's reason.
+func TestTransientFailureEscalatesAfterTheGracePeriod(t *testing.T) {
+	now := time.Date(2026, 11, 30, 10, 0, 0, 0, time.UTC)
+	r := &CustomerReconciler{TransientGracePeriod: time.Minute, now: func() time.Time { return now }}
+	c := &crmv1alpha1.Customer{}
+	c.Generation = 3
+	r.setStatus(c, inSync(nil, nil))
+	failing := outcome{kind: transient, reason: crmv1alpha1.ReasonAPIUnavailable, message: "Tiquo is unavailable"}
+
+	failing.failingSince = now.Add(-59 * time.Second)
+	r.setStatus(c, failing)
+	if !isReadyAt(c, 3) {
+		t.Fatalf("Ready turned %s/%s within the grace period", readyStatus(c), readyReason(c))
+	}
+	failing.failingSince = now.Add(-61 * time.Second)
+	r.setStatus(c, failing)
+	if isReadyAt(c, 3) || readyReason(c) != crmv1alpha1.ReasonAPIUnavailable {
+		t.Fatalf("Ready is %s/%s past the grace period; want False/APIUnavailable", readyStatus(c), readyReason(c))
+	}
+	if cond := apimeta.FindStatusCondition(c.Status.Conditions, crmv1alpha1.ConditionReconciling); cond == nil ||
+		cond.Status != metav1.ConditionTrue {
+		t.Errorf("Reconciling is %+v past the grace period; want True", cond)
+	}
+}
+
+func readyStatus(c *crmv1alpha1.Customer) metav1.ConditionStatus {
+	if cond := apimeta.FindStatusCondition(c.Status.Conditions, crmv1alpha1.ConditionReady); cond != nil {
+		return cond.Status
+	}
+	return ""
 }

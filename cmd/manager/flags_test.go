@@ -1,0 +1,62 @@
+package main
+
+import (
+	"flag"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/tiquo-operator/tiquo-operator/internal/controller"
+)
+
+// Flag values that cannot work are refused before anything starts, each with a message
+// naming the flag; the defaults pass.
+func TestOperatorFlagsAreValidated(t *testing.T) {
+	cases := map[string]struct {
+		args []string
+		// want are the parts the error must hold; none means the flags are accepted.
+		want   []string
+		secret *controller.SecretKeySelector
+	}{
+		"defaults": {},
+		"default Secret with its default entry": {args: []string{"--default-api-key-secret", "tiquo-system/tiquo-api-key"},
+			secret: &controller.SecretKeySelector{Namespace: "tiquo-system", Name: "tiquo-api-key", Key: "apiKey"}},
+		"default Secret with an entry": {args: []string{"--default-api-key-secret", "ops/keys:tiquo"},
+			secret: &controller.SecretKeySelector{Namespace: "ops", Name: "keys", Key: "tiquo"}},
+		"default Secret without a namespace": {args: []string{"--default-api-key-secret", "tiquo-api-key"},
+			want: []string{"--default-api-key-secret", "namespace/name"}},
+		"zero rate limit": {args: []string{"--tiquo-rate-limit", "0"}, want: []string{"--tiquo-rate-limit must be positive"}},
+		"no workers":      {args: []string{"--max-concurrent-reconciles", "0"}, want: []string{"--max-concurrent-reconciles"}},
+		"negative interval": {args: []string{"--resync-interval", "-1s", "--transient-error-grace-period", "0s"},
+			want: []string{"--resync-interval must be a positive duration", "--transient-error-grace-period"}},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			var f operatorFlags
+			fs := flag.NewFlagSet("manager", flag.ContinueOnError)
+			f.bind(fs)
+			if err := fs.Parse(tc.args); err != nil {
+				t.Fatal(err)
+			}
+			secret, err := f.validate()
+			if len(tc.want) == 0 {
+				if err != nil {
+					t.Fatalf("validate: %v", err)
+				}
+				if diff := cmp.Diff(tc.secret, secret); diff != "" {
+					t.Errorf("default Secret (-want +got):\n%s", diff)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("%v accepted", tc.args)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not say %q", err, w)
+				}
+			}
+		})
+	}
+}
