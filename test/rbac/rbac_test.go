@@ -22,11 +22,13 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/google/go-cmp/cmp"
 	appsv1 "k8s.io/api/apps/v1"
 	authorizationv1 "k8s.io/api/authorization/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -229,23 +231,32 @@ func render(t *testing.T, dir string) []byte {
 // deploymentOf returns the Deployment of a rendered installer.
 func deploymentOf(t *testing.T, rendered []byte) *appsv1.Deployment {
 	t.Helper()
+	var dep appsv1.Deployment
+	objectOf(t, rendered, "Deployment", "", &dep)
+	return &dep
+}
+
+// objectOf decodes the first object of a kind (and name, unless empty) of a rendered installer
+// into into.
+func objectOf(t *testing.T, rendered []byte, kind, name string, into any) {
+	t.Helper()
 	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(rendered), 4096)
 	for {
 		var obj map[string]any
 		if err := dec.Decode(&obj); err != nil {
 			if errors.Is(err, io.EOF) {
-				t.Fatal("the installer has no Deployment")
+				t.Fatalf("the installer has no %s %s", kind, name)
 			}
 			t.Fatalf("parse the installer: %v", err)
 		}
-		if obj["kind"] != "Deployment" {
+		meta, _ := obj["metadata"].(map[string]any)
+		if obj["kind"] != kind || (name != "" && meta["name"] != name) {
 			continue
 		}
-		var dep appsv1.Deployment
-		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(obj, &dep); err != nil {
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(obj, into); err != nil {
 			t.Fatal(err)
 		}
-		return &dep
+		return
 	}
 }
 
@@ -693,5 +704,18 @@ func edit(t *testing.T, file string, replace map[string]string) {
 	}
 	if err := os.WriteFile(file, []byte(s), 0o600); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestNamespacedRoleMatchesClusterRole keeps the Role config/namespaced grants in each watched
+// namespace in step with the ClusterRole controller-gen generates from the RBAC markers.
+func TestNamespacedRoleMatchesClusterRole(t *testing.T) {
+	var cluster rbacv1.ClusterRole
+	var namespaced rbacv1.Role
+	objectOf(t, render(t, filepath.Join(repoRoot, "config", "default")), "ClusterRole", "tiquo-operator-manager-role", &cluster)
+	objectOf(t, render(t, filepath.Join(repoRoot, "config", "namespaced")), "Role", "tiquo-operator-manager-customers", &namespaced)
+	if diff := cmp.Diff(cluster.Rules, namespaced.Rules); diff != "" {
+		t.Errorf("config/namespaced/watched-namespace/role.yaml differs from the ClusterRole of the RBAC markers "+
+			"(config/rbac/role.yaml); copy its rules (-cluster +namespaced):\n%s", diff)
 	}
 }
