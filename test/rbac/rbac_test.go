@@ -718,3 +718,21 @@ func TestNamespacedRoleMatchesClusterRole(t *testing.T) {
 			"(config/rbac/role.yaml); copy its rules (-cluster +namespaced):\n%s", diff)
 	}
 }
+
+// TestWatchNamespacesFlagIsValidated checks that a --watch-namespaces the manager cannot use
+// stops it before it does anything, with a message that names every problem.
+func TestWatchNamespacesFlagIsValidated(t *testing.T) {
+	cmd := exec.Command(managerBin, "--watch-namespaces=shop,,Team_B,shop", "--kubeconfig", "/nonexistent")
+	out, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 2 {
+		t.Fatalf("the manager with a bad --watch-namespaces exited with %v, want status 2:\n%s", err, out)
+	}
+	// The log is JSON, which escapes the quotes around each name.
+	for _, want := range []string{"--watch-namespaces", "entry 2 is empty", `Team_B\" is not a namespace name`,
+		`namespace \"shop\" is listed twice`} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("the manager's output does not say %q:\n%s", want, out)
+		}
+	}
+}
