@@ -30,6 +30,8 @@ func TestOperatorFlagsAreValidated(t *testing.T) {
 		"no workers":      {args: []string{"--max-concurrent-reconciles", "0"}, want: []string{"--max-concurrent-reconciles"}},
 		"negative interval": {args: []string{"--resync-interval", "-1s", "--transient-error-grace-period", "0s"},
 			want: []string{"--resync-interval must be a positive duration", "--transient-error-grace-period"}},
+		"bad watched namespace": {args: []string{"--watch-namespaces", "shop,Not_A_Namespace,shop"},
+			want: []string{"--watch-namespaces", "Not_A_Namespace"}},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -39,7 +41,7 @@ func TestOperatorFlagsAreValidated(t *testing.T) {
 			if err := fs.Parse(tc.args); err != nil {
 				t.Fatal(err)
 			}
-			secret, err := f.validate()
+			secret, _, err := f.validate()
 			if len(tc.want) == 0 {
 				if err != nil {
 					t.Fatalf("validate: %v", err)

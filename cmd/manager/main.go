@@ -3,12 +3,14 @@
 package main
 
 import (
+	"context"
 	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	// Import all Kubernetes client auth plugins (e.g. Azure, GCP, OIDC, etc.)
@@ -18,8 +20,10 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
@@ -54,6 +58,7 @@ type operatorFlags struct {
 	transientGrace          time.Duration
 	caFile                  string
 	driftScan               bool
+	watchNamespaces         string
 }
 
 func (f *operatorFlags) bind(fs *flag.FlagSet) {
@@ -75,12 +80,17 @@ func (f *operatorFlags) bind(fs *flag.FlagSet) {
 	fs.BoolVar(&f.driftScan, "drift-scan", true,
 		"Find records changed outside Git by paging through each account's customer list once per resync "+
 			"interval (100 records a call) instead of reading every record, for each API key where that costs fewer calls.")
+	fs.StringVar(&f.watchNamespaces, "watch-namespaces", "",
+		"The namespaces whose Customers the operator manages, as a comma-separated list (a,b); empty: every namespace. "+
+			"The default API key Secret may live outside them. With a list, the operator needs RBAC in those namespaces only "+
+			"(config/namespaced, docs/install.md).")
 	fs.StringVar(&f.caFile, "tiquo-ca-file", "",
 		"A PEM bundle of extra CA certificates to trust for the Tiquo API. TLS verification is always on.")
 }
 
-// validate rejects flag values that cannot work, before anything starts.
-func (f *operatorFlags) validate() (*controller.SecretKeySelector, error) {
+// validate rejects flag values that cannot work, before anything starts. It returns the
+// default Secret and the watched namespaces (nil: all).
+func (f *operatorFlags) validate() (*controller.SecretKeySelector, []string, error) {
 	var errs []error
 	if f.rateLimit <= 0 {
 		errs = append(errs, fmt.Errorf("--tiquo-rate-limit must be positive, got %d", f.rateLimit))
@@ -104,7 +114,11 @@ func (f *operatorFlags) validate() (*controller.SecretKeySelector, error) {
 		}
 		def = &sel
 	}
-	return def, errors.Join(errs...)
+	namespaces, err := controller.ParseWatchNamespaces(f.watchNamespaces)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("--watch-namespaces: %w", err))
+	}
+	return def, namespaces, errors.Join(errs...)
 }
 
 // gcPercent is the manager's GOGC unless the GOGC environment variable sets one. Most of the
@@ -159,7 +173,7 @@ func main() {
 	// client-go logs Customer bodies, which hold personal data, at higher levels.
 	ctrl.SetLogger(logging.CapVerbosity(zap.New(zap.UseFlagOptions(&opts))))
 
-	defaultSecret, err := op.validate()
+	defaultSecret, watchNamespaces, err := op.validate()
 	if enableLeaderElection && (retryPeriod <= 0 || renewDeadline <= retryPeriod || leaseDuration <= renewDeadline) {
 		err = errors.Join(err, fmt.Errorf("leader election needs 0 < --leader-elect-retry-period (%s) < "+
 			"--leader-elect-renew-deadline (%s) < --leader-elect-lease-duration (%s)", retryPeriod, renewDeadline, leaseDuration))
@@ -206,11 +220,31 @@ func main() {
 		metricsServerOptions.KeyName = metricsCertKey
 	}
 
-	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
-		Scheme: scheme,
-		// Nothing the operator reads needs managedFields or kubectl's last-applied copy of
-		// the spec; dropping them keeps the cache near the size of what it reads.
-		Cache:                   cache.Options{DefaultTransform: controller.CacheTransform()},
+	restConfig := ctrl.GetConfigOrDie()
+	ctx := ctrl.SetupSignalHandler()
+	leaseNamespace := ""
+	if enableLeaderElection {
+		leaseNamespace = leaderElectionNamespaceOf(leaderElectionNamespace)
+	}
+	if !checkPermissions(ctx, restConfig,
+		controller.RequiredPermissions(watchNamespaces, defaultSecret, leaseNamespace)) {
+		os.Exit(1)
+	}
+
+	// Nothing the operator reads needs managedFields or kubectl's last-applied copy of
+	// the spec; dropping them keeps the cache near the size of what it reads.
+	cacheOptions := cache.Options{DefaultTransform: controller.CacheTransform()}
+	if len(watchNamespaces) > 0 {
+		// The cache, and with it the field indexes, the duplicate check and the drift scan,
+		// sees the Customers of these namespaces only.
+		cacheOptions.DefaultNamespaces = map[string]cache.Config{}
+		for _, ns := range watchNamespaces {
+			cacheOptions.DefaultNamespaces[ns] = cache.Config{}
+		}
+	}
+	mgr, err := ctrl.NewManager(restConfig, ctrl.Options{
+		Scheme:                  scheme,
+		Cache:                   cacheOptions,
 		Metrics:                 metricsServerOptions,
 		HealthProbeBindAddress:  probeAddr,
 		PprofBindAddress:        pprofAddr,
@@ -229,7 +263,6 @@ func main() {
 		os.Exit(1)
 	}
 
-	ctx := ctrl.SetupSignalHandler()
 	if err := (&controller.CustomerReconciler{
 		API:                     api,
 		DefaultSecret:           defaultSecret,
@@ -252,9 +285,58 @@ func main() {
 		os.Exit(1)
 	}
 
-	setupLog.Info("Starting manager", "version", version.Version, "tiquoBaseURL", op.baseURL)
+	setupLog.Info("Starting manager", "version", version.Version, "tiquoBaseURL", op.baseURL,
+		"watchNamespaces", watchNamespaces)
 	if err := mgr.Start(ctx); err != nil {
 		setupLog.Error(err, "Problem running manager")
 		os.Exit(1)
 	}
+}
+
+// inClusterNamespaceFile holds the namespace of the pod's ServiceAccount.
+const inClusterNamespaceFile = "/var/run/secrets/kubernetes.io/serviceaccount/namespace"
+
+// leaderElectionNamespaceOf returns the namespace of the leader election Lease: the flag's,
+// else the pod's own, as controller-runtime picks it; empty when neither is known.
+func leaderElectionNamespaceOf(flagValue string) string {
+	if flagValue != "" {
+		return flagValue
+	}
+	ns, err := os.ReadFile(inClusterNamespaceFile)
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(ns))
+}
+
+// checkPermissions asks the API server whether the manager may do what it does, and logs
+// each missing grant with what it is for. It returns false when an essential one is missing:
+// without reading Customers, writing their status or holding the Lease the manager cannot
+// work at all, and exiting says so where kubectl shows it (a crash-looping pod, with this
+// log), instead of a manager that looks healthy while its cache never fills. A missing grant
+// that only some Customers need (the default Secret) or that only loses events is logged and
+// the manager goes on: the Customers affected report it in their status. A failure to ask
+// is logged and the manager goes on, as it did before it asked.
+func checkPermissions(ctx context.Context, cfg *rest.Config, perms []controller.Permission) bool {
+	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err == nil {
+		ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		var missing []controller.Permission
+		if missing, err = controller.MissingPermissions(ctx, c, perms); err == nil {
+			essential := false
+			for _, p := range missing {
+				setupLog.Error(nil, "Missing RBAC grant: the operator may not "+p.String(),
+					"neededFor", p.For, "essential", p.Essential)
+				essential = essential || p.Essential
+			}
+			if essential {
+				setupLog.Error(nil, "The manager lacks grants it cannot work without; "+
+					"install the RBAC of config/rbac (or config/namespaced for --watch-namespaces), see docs/install.md")
+			}
+			return !essential
+		}
+	}
+	setupLog.Error(err, "Unable to check the manager's RBAC grants at startup; going on")
+	return true
 }

@@ -14,7 +14,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tiquo-operator/tiquo-operator/hack/internal/child"
+	"github.com/tiquo-operator/tiquo-operator/internal/child"
 )
 
 // buildManager builds ./cmd/manager of the repository at root into dir.

@@ -31,7 +31,7 @@ import (
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
-	"github.com/tiquo-operator/tiquo-operator/hack/internal/child"
+	"github.com/tiquo-operator/tiquo-operator/internal/child"
 	"github.com/tiquo-operator/tiquo-operator/internal/sandbox"
 )
 

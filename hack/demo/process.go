@@ -5,7 +5,7 @@ import (
 	"os/exec"
 	"path/filepath"
 
-	"github.com/tiquo-operator/tiquo-operator/hack/internal/child"
+	"github.com/tiquo-operator/tiquo-operator/internal/child"
 )
 
 // startManager runs the manager against the demo's control plane and Tiquo, logging to the

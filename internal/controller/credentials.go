@@ -96,7 +96,8 @@ func newKeyStore(versions secretVersions, direct client.Reader, retain func(inUs
 }
 
 // apiKey returns the key in sel and the resourceVersion of its Secret, which changes when
-// the Secret does. A missing Secret, entry or empty value is errCredentials.
+// the Secret does. A missing Secret, entry or empty value, or a Secret the manager may not
+// read, is errCredentials.
 func (s *keyStore) apiKey(ctx context.Context, sel SecretKeySelector) (key, version string, err error) {
 	name := types.NamespacedName{Namespace: sel.Namespace, Name: sel.Name}
 	rv, err := s.versions.resourceVersion(ctx, name)
@@ -104,6 +105,10 @@ func (s *keyStore) apiKey(ctx context.Context, sel SecretKeySelector) (key, vers
 		if apierrors.IsNotFound(err) {
 			s.forget(name)
 			return "", "", fmt.Errorf("%w: Secret %s not found", errCredentials, name)
+		}
+		if apierrors.IsForbidden(err) {
+			s.forget(name)
+			return "", "", errSecretForbidden(name, err)
 		}
 		return "", "", fmt.Errorf("get Secret %s metadata: %w", name, err)
 	}
@@ -117,6 +122,10 @@ func (s *keyStore) apiKey(ctx context.Context, sel SecretKeySelector) (key, vers
 			if apierrors.IsNotFound(err) {
 				s.forget(name)
 				return "", "", fmt.Errorf("%w: Secret %s not found", errCredentials, name)
+			}
+			if apierrors.IsForbidden(err) {
+				s.forget(name)
+				return "", "", errSecretForbidden(name, err)
 			}
 			return "", "", fmt.Errorf("get Secret %s: %w", name, err)
 		}

@@ -62,11 +62,6 @@ type CustomerReconciler struct {
 	now      func() time.Time
 }
 
-// +kubebuilder:rbac:groups=crm.tiquo.co,resources=customers,verbs=get;list;watch
-// +kubebuilder:rbac:groups=crm.tiquo.co,resources=customers/status,verbs=get;patch
-// +kubebuilder:rbac:groups="",resources=secrets,verbs=get;list;watch
-// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
-
 // maxRequestedAt is the length limit of status.lastHandledReconcileAt.
 const maxRequestedAt = 256
 

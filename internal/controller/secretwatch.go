@@ -64,6 +64,11 @@ type secretWatches struct {
 type secretWatch struct {
 	informer cache.SharedIndexInformer
 	stop     context.CancelFunc
+
+	// denied is closed when the API server first forbids the watch's list or watch (RBAC
+	// does not grant the Secret); forbidden is that error. The informer keeps retrying.
+	denied    chan struct{}
+	forbidden error
 }
 
 // sweepInterval is how often watches of Secrets no Customer names are stopped.
@@ -155,6 +160,11 @@ func (s *secretWatches) resourceVersion(ctx context.Context, name types.Namespac
 	defer timeout.Stop()
 	select {
 	case <-w.informer.HasSyncedChecker().Done():
+	case <-w.denied:
+		if !w.informer.HasSynced() {
+			// A permission problem, not a slow API server: say so at once.
+			return "", fmt.Errorf("watch Secret %s: %w", name, w.forbidden)
+		}
 	case <-timeout.C:
 		return "", fmt.Errorf("the watch of Secret %s has not listed it within %s", name, s.syncTimeout)
 	case <-ctx.Done():
@@ -206,8 +216,42 @@ func (s *secretWatches) watch(name types.NamespacedName) *secretWatch {
 		DeleteFunc: changed,
 	})
 	ctx, stop := context.WithCancel(s.ctx)
+	w := &secretWatch{informer: informer, stop: stop, denied: make(chan struct{})}
+	_ = informer.SetWatchErrorHandlerWithContext(func(ctx context.Context, r *cache.Reflector, err error) {
+		if apierrors.IsForbidden(err) {
+			select {
+			case <-w.denied:
+			default:
+				w.forbidden = err
+				close(w.denied)
+				log.FromContext(ctx).Info("The operator may not watch a Secret a Customer names; "+
+					"its Customers report CredentialsNotFound until it is granted", "secret", name.String())
+			}
+			return
+		}
+		cache.DefaultWatchErrorHandler(ctx, r, err)
+	})
 	go informer.RunWithContext(ctx)
-	w := &secretWatch{informer: informer, stop: stop}
+	go func() {
+		// Once a Secret that was denied is granted, its Customers are reconciled: the
+		// reconciles that reported the permission problem wait for no other change.
+		select {
+		case <-informer.HasSyncedChecker().Done():
+		case <-ctx.Done():
+			return
+		}
+		select {
+		case <-w.denied:
+		default:
+			return
+		}
+		granted := &metav1.PartialObjectMetadata{ObjectMeta: metav1.ObjectMeta{Namespace: name.Namespace, Name: name.Name}}
+		granted.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Secret"))
+		select {
+		case s.events <- event.GenericEvent{Object: granted}:
+		case <-ctx.Done():
+		}
+	}()
 	s.watches[name] = w
 	return w
 }

@@ -1,6 +1,6 @@
-// Package child runs a program (the manager, for the demo and the benchmark) as a child in a
-// process group of its own, with its output in a log file, so that a Ctrl-C in the terminal
-// reaches only the parent, which then stops the child in order.
+// Package child runs a program (the manager, for the demo, the benchmark and test/rbac) as a
+// child in a process group of its own, with its output in a log file, so that a Ctrl-C in the
+// terminal reaches only the parent, which then stops the child in order.
 package child
 
 import (
