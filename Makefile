@@ -109,8 +109,9 @@ chart-check: chart helm kustomize ## Fail if the objects the chart renders with 
 	cd test/release && HELM="$(HELM)" KUSTOMIZE="$(KUSTOMIZE)" go test -count=1 -run '^TestChartMatchesConfig' .
 
 .PHONY: lint
-lint: golangci-lint ## Run golangci-lint.
+lint: golangci-lint ## Run golangci-lint, on the operator's module and on test/release.
 	$(GOLANGCI_LINT) run
+	cd test/release && $(GOLANGCI_LINT) run --config ../../.golangci.yml ./...
 
 .PHONY: lint-fix
 lint-fix: golangci-lint ## Run golangci-lint and apply its fixes.
