@@ -56,8 +56,10 @@ demo: manifests build setup-envtest ## Run the operator locally: control plane, 
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" bin/tiquo-demo
 
 .PHONY: test
-test: manifests generate fmt vet setup-envtest ## Run all tests against a real kube-apiserver and etcd (built and cached on first use).
+test: manifests generate fmt vet chart setup-envtest helm kustomize krew ## Run all tests against a real kube-apiserver and etcd (built and cached on first use).
 	KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" go test ./... -count=1 -timeout 30m -coverprofile cover.out
+	cd test/release && KUBEBUILDER_ASSETS="$(ENVTEST_ASSETS)" HELM="$(HELM)" KUSTOMIZE="$(KUSTOMIZE)" \
+		KREW="$(KREW)" VALIDATE_KREW_MANIFEST="$(VALIDATE_KREW_MANIFEST)" go test ./... -count=1 -timeout 20m
 	$(MAKE) --no-print-directory fuzz FUZZTIME=10s
 
 # How long `make fuzz` fuzzes each target.
@@ -92,17 +94,35 @@ contract: ## Check a live Tiquo against the operator's assumptions (TIQUO_BASE_U
 	go run ./cmd/tiquo-contract $(CONTRACT_ARGS)
 
 .PHONY: verify
-verify: manifests generate fmt ## Regenerate everything and fail if any committed file is out of step.
+verify: manifests generate fmt chart ## Regenerate everything and fail if any committed file is out of step, or the chart drifts from config/.
 	go mod tidy
 	cd hack/tools && go mod tidy
+	cd test/release && go mod tidy
 	@if [ -n "$$(git status --porcelain)" ]; then \
 		echo "Generated or formatted files are out of step with their sources:"; \
 		git status --porcelain; git --no-pager diff --stat; exit 1; \
 	fi
+	$(MAKE) --no-print-directory chart-check
+
+# The Helm chart; `make chart` copies into it what it shares with config/.
+CHART_DIR = charts/tiquo-operator
+
+.PHONY: chart
+chart: manifests ## Copy the CRD, the manager's RBAC rules, the alerts and the dashboard from config/ into the Helm chart.
+	rm -f $(CHART_DIR)/crds/*.yaml
+	cp config/crd/bases/*.yaml $(CHART_DIR)/crds/
+	cp config/rbac/role.yaml $(CHART_DIR)/files/manager-role.yaml
+	cp config/prometheus/prometheus_rule.yaml $(CHART_DIR)/files/prometheus-rule.yaml
+	cp config/grafana/tiquo-operator.json $(CHART_DIR)/files/tiquo-operator.json
+
+.PHONY: chart-check
+chart-check: chart helm kustomize ## Fail if the objects the chart renders with default values differ from kustomize build config/default.
+	cd test/release && HELM="$(HELM)" KUSTOMIZE="$(KUSTOMIZE)" go test -count=1 -run '^TestChartMatchesConfig' .
 
 .PHONY: lint
-lint: golangci-lint ## Run golangci-lint.
+lint: golangci-lint ## Run golangci-lint, on the operator's module and on test/release.
 	$(GOLANGCI_LINT) run
+	cd test/release && $(GOLANGCI_LINT) run --config ../../.golangci.yml ./...
 
 .PHONY: lint-fix
 lint-fix: golangci-lint ## Run golangci-lint and apply its fixes.
@@ -139,6 +159,16 @@ build-installer: manifests generate kustomize ## Generate dist/install.yaml with
 	cd config/manager && $(KUSTOMIZE) edit set image controller=${IMG}
 	$(KUSTOMIZE) build config/default > dist/install.yaml
 
+# The repository of the image a release runs: IMG without its tag.
+IMAGE_REPO ?= $(shell echo '$(IMG)' | sed -E 's/:[^:/]+$$//')
+# Where `make release` writes, and where the release's files are downloaded from.
+RELEASE_DIR ?= dist
+RELEASE_URL ?= https://github.com/tiquo-operator/tiquo-operator/releases/download/$(VERSION)
+
+.PHONY: release
+release: chart kustomize helm ## Write the release VERSION=vX.Y.Z into RELEASE_DIR (dist/): install.yaml, the chart, kubectl-tiquo archives, krew manifest, SHA256SUMS.
+	./hack/release.sh "$(VERSION)" "$(RELEASE_DIR)" "$(IMAGE_REPO)" "$(RELEASE_URL)" "$(KUSTOMIZE)" "$(HELM)"
+
 ##@ Deployment
 
 ifndef ignore-not-found
@@ -174,11 +204,16 @@ KUBECTL ?= kubectl
 KUSTOMIZE ?= $(LOCALBIN)/kustomize
 CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen
 GOLANGCI_LINT = $(LOCALBIN)/golangci-lint
+HELM ?= $(LOCALBIN)/helm
+KREW ?= $(LOCALBIN)/krew
+VALIDATE_KREW_MANIFEST ?= $(LOCALBIN)/validate-krew-manifest
 
 ## Tool Versions
 KUSTOMIZE_VERSION ?= v5.8.1
 CONTROLLER_TOOLS_VERSION ?= v0.23.0
 GOLANGCI_LINT_VERSION ?= v2.15.0
+HELM_VERSION ?= v4.3.2
+KREW_VERSION ?= v0.4.3
 
 .PHONY: setup-envtest
 setup-envtest: ## Build (first time) or find (cached) kube-apiserver, etcd and kubectl; prints their directory last.
@@ -197,6 +232,18 @@ $(KUSTOMIZE): $(LOCALBIN)
 controller-gen: $(CONTROLLER_GEN) ## Download controller-gen locally if necessary.
 $(CONTROLLER_GEN): $(LOCALBIN)
 	$(call go-install-tool,$(CONTROLLER_GEN),sigs.k8s.io/controller-tools/cmd/controller-gen,$(CONTROLLER_TOOLS_VERSION))
+
+.PHONY: helm
+helm: $(HELM) ## Build helm locally if necessary.
+$(HELM): $(LOCALBIN)
+	$(call go-install-tool,$(HELM),helm.sh/helm/v4/cmd/helm,$(HELM_VERSION))
+
+.PHONY: krew
+krew: $(KREW) $(VALIDATE_KREW_MANIFEST) ## Build krew and its manifest validator locally if necessary.
+$(KREW): $(LOCALBIN)
+	$(call go-install-tool,$(KREW),sigs.k8s.io/krew/cmd/krew,$(KREW_VERSION))
+$(VALIDATE_KREW_MANIFEST): $(LOCALBIN)
+	$(call go-install-tool,$(VALIDATE_KREW_MANIFEST),sigs.k8s.io/krew/cmd/validate-krew-manifest,$(KREW_VERSION))
 
 .PHONY: golangci-lint
 golangci-lint: $(GOLANGCI_LINT) ## Download golangci-lint locally if necessary.

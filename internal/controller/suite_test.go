@@ -167,7 +167,7 @@ func run(m *testing.M) int {
 		keys[k] = []string{sandbox.ScopeRead, sandbox.ScopeWrite}
 	}
 	sb = sandbox.NewServer(sandbox.Options{
-		Keys: keys,
+		Keys:               keys,
 		RateLimitPerMinute: suiteRateLimit,
 		RateLimitWindow:    2 * time.Second,
 		// Tests count requests over the whole run; nothing may roll out of the log.
