@@ -125,6 +125,12 @@ func TestChartMatchesConfig(t *testing.T) {
 		compareObjects(t, kustomizeBuild(t, "config/default"), helmTemplate(t, "--include-crds"), skipNamespace)
 	})
 
+	t.Run("namespaced", func(t *testing.T) {
+		// config/namespaced as shipped watches the namespace shop.
+		compareObjects(t, kustomizeBuild(t, "config/namespaced"),
+			helmTemplate(t, "--include-crds", "--set", "flags.watch-namespaces=shop"), skipNamespace)
+	})
+
 	t.Run("monitoring", func(t *testing.T) {
 		// config/default with the commented ../prometheus and ../grafana lines enabled, as
 		// docs/install.md tells users to.
@@ -295,9 +301,21 @@ func TestNonDefaultValuesRender(t *testing.T) {
 		if strings.HasSuffix(o.GetName(), "-customer-admin-role") {
 			t.Errorf("rbac.helperRoles is false but the chart renders %s", key(o))
 		}
-		if o.GetKind() != "ClusterRole" && o.GetKind() != "ClusterRoleBinding" && o.GetKind() != "ConfigMap" &&
-			o.GetNamespace() != namespace {
+		// The grant of the default API key Secret goes where that Secret is: apiKeySecret.namespace.
+		secretGrant := (o.GetKind() == "Role" && o.GetName() == "crm-manager-role") ||
+			(o.GetKind() == "RoleBinding" && o.GetName() == "crm-manager-rolebinding")
+		switch {
+		case secretGrant && o.GetNamespace() != "tiquo-keys":
+			t.Errorf("%s does not grant the default API key Secret in its namespace tiquo-keys", key(o))
+		case !secretGrant && o.GetKind() != "ClusterRole" && o.GetKind() != "ClusterRoleBinding" &&
+			o.GetKind() != "ConfigMap" && o.GetNamespace() != namespace:
 			t.Errorf("%s is not in the release namespace %s", key(o), namespace)
+		}
+		if o.GetKind() == "Role" && o.GetName() == "crm-manager-role" {
+			rules, _, _ := unstructured.NestedSlice(o.Object, "rules")
+			if len(rules) != 1 || fmt.Sprint(rules[0].(map[string]any)["resourceNames"]) != "[shared-tiquo-key]" {
+				t.Errorf("%s grants %v; want the Secret apiKeySecret.name, shared-tiquo-key, by name and nothing else", key(o), rules)
+			}
 		}
 		if !strings.HasPrefix(o.GetName(), "crm-") {
 			t.Errorf("%s does not start with fullnameOverride crm-", key(o))

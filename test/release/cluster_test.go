@@ -127,9 +127,12 @@ func TestChartAppliesWithServerSideDryRun(t *testing.T) {
 	for _, kind := range []string{"ServiceMonitor", "PrometheusRule", "ConfigMap", "CustomResourceDefinition"} {
 		find(t, decode(t, out), kind)
 	}
-	// The dashboard goes to the namespace dashboard.namespace names.
-	if out, err := kubectl(t, "create", "namespace", "monitoring"); err != nil && !strings.Contains(err.Error(), "AlreadyExists") {
-		t.Fatalf("%v\n%s", err, out)
+	// The dashboard goes to the namespace dashboard.namespace names, and the grant of the
+	// existing API key Secret to the namespace that holds it.
+	for _, ns := range []string{"monitoring", "tiquo-keys"} {
+		if out, err := kubectl(t, "create", "namespace", ns); err != nil && !strings.Contains(err.Error(), "AlreadyExists") {
+			t.Fatalf("%v\n%s", err, out)
+		}
 	}
 	serverDryRun(t, namespace, out)
 }

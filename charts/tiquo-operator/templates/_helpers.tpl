@@ -74,6 +74,32 @@ app.kubernetes.io/name: {{ include "tiquo-operator.name" . }}
 {{- end }}
 
 {{/*
+The namespace of the default API key Secret.
+*/}}
+{{- define "tiquo-operator.apiKeySecretNamespace" -}}
+{{- if and (not .Values.apiKeySecret.create) .Values.apiKeySecret.namespace }}
+{{- .Values.apiKeySecret.namespace }}
+{{- else }}
+{{- .Release.Namespace }}
+{{- end }}
+{{- end }}
+
+{{/*
+The namespaces the manager watches, from flags.watch-namespaces; empty: all.
+*/}}
+{{- define "tiquo-operator.watchNamespaces" -}}
+{{- $list := list }}
+{{- with (index .Values.flags "watch-namespaces") }}
+{{- range splitList "," . }}
+{{- if trim . }}
+{{- $list = append $list (trim .) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- $list | toJson }}
+{{- end }}
+
+{{/*
 The manager's arguments: one per flag that is not null, in the order of the flag names, then
 --default-api-key-secret, then extraArgs.
 */}}
@@ -90,11 +116,7 @@ The manager's arguments: one per flag that is not null, in the order of the flag
 {{- end }}
 {{- end }}
 {{- if .Values.apiKeySecret.enabled }}
-{{- $ns := .Release.Namespace }}
-{{- if and (not .Values.apiKeySecret.create) .Values.apiKeySecret.namespace }}
-{{- $ns = .Values.apiKeySecret.namespace }}
-{{- end }}
-{{- $ref := printf "%s/%s" $ns (include "tiquo-operator.apiKeySecretName" .) }}
+{{- $ref := printf "%s/%s" (include "tiquo-operator.apiKeySecretNamespace" .) (include "tiquo-operator.apiKeySecretName" .) }}
 {{- if ne .Values.apiKeySecret.key "apiKey" }}
 {{- $ref = printf "%s:%s" $ref .Values.apiKeySecret.key }}
 {{- end }}
