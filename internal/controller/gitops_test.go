@@ -47,7 +47,7 @@ func TestSuspendStopsAllCalls(t *testing.T) {
 	c = update(t, c, func(c *crmv1alpha1.Customer) { c.Spec.Suspend = true })
 	eventually(t, 10*time.Second, func() error {
 		got := get(t, c)
-		s := findCondition(got, crmv1alpha1.ConditionSuspended)
+		s := suspendedCondition(got)
 		if s == nil || s.Status != metav1.ConditionTrue || s.Reason != crmv1alpha1.ReasonSuspended ||
 			s.ObservedGeneration != got.Generation || got.Status.ObservedGeneration != got.Generation {
 			return errorf("Suspended = %+v", s)
@@ -76,18 +76,19 @@ func TestSuspendStopsAllCalls(t *testing.T) {
 		return nil
 	}
 	eventually(t, 10*time.Second, putBack)
-	stays(t, 2*resyncInterval, putBack)
+	stays(t, putBack)
 	eventually(t, 10*time.Second, func() error {
-		if cond := findCondition(get(t, c), crmv1alpha1.ConditionSuspended); cond != nil {
+		if cond := suspendedCondition(get(t, c)); cond != nil {
 			return errorf("Suspended condition stays after resuming: %+v", cond)
 		}
 		return nil
 	})
 }
 
-func findCondition(c *crmv1alpha1.Customer, typ string) *metav1.Condition {
+// suspendedCondition returns the Suspended condition, or nil.
+func suspendedCondition(c *crmv1alpha1.Customer) *metav1.Condition {
 	for i := range c.Status.Conditions {
-		if c.Status.Conditions[i].Type == typ {
+		if c.Status.Conditions[i].Type == crmv1alpha1.ConditionSuspended {
 			return &c.Status.Conditions[i]
 		}
 	}
@@ -126,7 +127,7 @@ func TestObservePolicyReportsWithoutPatching(t *testing.T) {
 	// Switching to Sync sends exactly the pending changes.
 	update(t, c, func(c *crmv1alpha1.Customer) { c.Spec.ManagementPolicy = crmv1alpha1.ManagementPolicySync })
 	got = waitFor(t, c, metav1.ConditionTrue, crmv1alpha1.ReasonSynced)
-	stays(t, 2*resyncInterval, func() error {
+	stays(t, func() error {
 		if b := patchBodies(t, id); len(b) != 1 || b[0] != `{"address":{"line1":"456 Oak Avenue"},"phone":"+1987654321"}` {
 			return errorf("PATCHes %v after switching to Sync", b)
 		}

@@ -96,7 +96,7 @@ func customersInEveryState(t *testing.T) []healthState {
 		c = update(t, c, func(c *crmv1alpha1.Customer) { c.Spec.Suspend = true })
 		eventually(t, 10*time.Second, func() error {
 			got := get(t, c)
-			if s := findCondition(got, crmv1alpha1.ConditionSuspended); s == nil || s.ObservedGeneration != got.Generation {
+			if s := suspendedCondition(got); s == nil || s.ObservedGeneration != got.Generation {
 				return errorf("not suspended yet: %+v", got.Status.Conditions)
 			}
 			return nil

@@ -254,8 +254,11 @@ func memRound(t *testing.T, round int) {
 	}
 	eventually(t, time.Minute, func() error {
 		var list crmv1alpha1.CustomerList
-		if err := k8sClient.List(ctx, &list, client.InNamespace(ns)); err != nil || len(list.Items) > 0 {
-			return fmt.Errorf("%d Customers left (%v)", len(list.Items), err)
+		if err := k8sClient.List(ctx, &list, client.InNamespace(ns)); err != nil {
+			return err
+		}
+		if len(list.Items) > 0 {
+			return fmt.Errorf("%d Customers left", len(list.Items))
 		}
 		return nil
 	})

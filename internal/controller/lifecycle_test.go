@@ -119,7 +119,7 @@ func TestRequestedAtIsCutAndHandledOnce(t *testing.T) {
 		}
 		return nil
 	})
-	stays(t, 2*resyncInterval, func() error {
+	stays(t, func() error {
 		if n := calls(id)["GET"]; n != 2 {
 			return errorf("%d GETs; want the first and the one requested", n)
 		}
@@ -128,13 +128,13 @@ func TestRequestedAtIsCutAndHandledOnce(t *testing.T) {
 
 	update(t, c, func(c *crmv1alpha1.Customer) { c.Spec.Suspend = true })
 	eventually(t, 10*time.Second, func() error {
-		if s := findCondition(get(t, c), crmv1alpha1.ConditionSuspended); s == nil {
+		if s := suspendedCondition(get(t, c)); s == nil {
 			return errorf("not suspended yet")
 		}
 		return nil
 	})
 	update(t, c, func(c *crmv1alpha1.Customer) { c.Annotations[crmv1alpha1.ReconcileRequestAnnotation] = "again" })
-	stays(t, 2*resyncInterval, func() error {
+	stays(t, func() error {
 		got := get(t, c)
 		if n := calls(id)["GET"]; n != 2 || got.Status.LastHandledReconcileAt != long[:256] {
 			return errorf("while suspended: %d GETs, lastHandledReconcileAt %q; want 2 and the earlier request", n,
