@@ -1,7 +1,6 @@
 package release_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -11,7 +10,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -24,27 +22,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	crmv1alpha1 "github.com/tiquo-operator/tiquo-operator/api/v1alpha1"
+	"github.com/tiquo-operator/tiquo-operator/internal/child"
 	"github.com/tiquo-operator/tiquo-operator/internal/fixture"
 	"github.com/tiquo-operator/tiquo-operator/internal/sandbox"
 )
-
-// syncBuffer is a bytes.Buffer safe for the manager's output and the test to share.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // TestNamedMetricsAreExported runs the real manager against the test control plane and the
 // Tiquo sandbox, drives it through a sync, a patch, a drift correction, a missing record and
@@ -92,7 +73,7 @@ func TestNamedMetricsAreExported(t *testing.T) {
 	}
 
 	addr := freeAddr(t)
-	out := &syncBuffer{}
+	out := &child.Output{}
 	cmd := exec.Command(managerBinary(t),
 		"--kubeconfig="+kubeconfig,
 		"--leader-elect", "--leader-election-namespace="+ns,

@@ -1,7 +1,6 @@
 package reliability
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,7 +10,6 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -22,33 +20,16 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	crmv1alpha1 "github.com/tiquo-operator/tiquo-operator/api/v1alpha1"
+	"github.com/tiquo-operator/tiquo-operator/internal/child"
 	"github.com/tiquo-operator/tiquo-operator/internal/fixture"
 	"github.com/tiquo-operator/tiquo-operator/internal/sandbox"
 )
-
-// syncBuffer collects output written from several goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // managerProc is the manager binary running as a child process.
 type managerProc struct {
 	name    string
 	cmd     *exec.Cmd
-	out     *syncBuffer
+	out     *child.Output
 	done    chan struct{}
 	exitErr error
 	// started and exited are when the process was started and when Wait returned.
@@ -69,7 +50,7 @@ func startManager(t *testing.T, name string, args ...string) *managerProc {
 		"--resync-interval", "1h",
 		"--terminal-recheck-interval", "1h",
 	}, args...)
-	m := &managerProc{name: name, out: &syncBuffer{}, done: make(chan struct{})}
+	m := &managerProc{name: name, out: &child.Output{}, done: make(chan struct{})}
 	m.cmd = exec.Command(managerBin, all...)
 	m.cmd.Stdout, m.cmd.Stderr = m.out, m.out
 	m.cmd.Env = append(os.Environ(), "KUBECONFIG="+kubeconfig)

@@ -28,6 +28,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	crmv1alpha1 "github.com/tiquo-operator/tiquo-operator/api/v1alpha1"
+	"github.com/tiquo-operator/tiquo-operator/internal/child"
 )
 
 const (
@@ -52,7 +53,7 @@ var (
 	k8sClient  client.Client
 	scheme     = runtime.NewScheme()
 	// inProcessLogs collects the logs of the in-process managers.
-	inProcessLogs = &syncBuffer{}
+	inProcessLogs = &child.Output{}
 )
 
 func TestMain(m *testing.M) {
