@@ -120,6 +120,14 @@ func (f Faults) delay(ctx context.Context, done <-chan struct{}) {
 	}
 }
 
+// malform cuts the body of a successful answer in half at the rate MalformedRate says.
+func (f Faults) malform(resp response) response {
+	if resp.status < 300 && chance(f.MalformedRate) {
+		resp.body = resp.body[:len(resp.body)/2]
+	}
+	return resp
+}
+
 // errorStatus returns the status of an injected server error.
 func (f Faults) errorStatus() int {
 	if f.ErrorStatus != 0 {

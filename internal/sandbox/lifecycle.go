@@ -11,10 +11,19 @@ import (
 // faults that befall a create after its record is stored, active bookings that block a
 // DELETE, and a look at every record with an email, archived ones included.
 
-// failStoredCreate applies the store-then-fail, -hang and -reset faults to a create whose
-// record the store has already taken, and reports whether it answered (or dropped) the
-// request itself. done records the request with the status given.
-func (s *Sandbox) failStoredCreate(w http.ResponseWriter, r *http.Request, f Faults, done func(int)) bool {
+// Admin error messages used more than once.
+const (
+	msgMethodNotAllowed = "method not allowed"
+	msgNoSuchCustomer   = "no such customer"
+)
+
+// failStoredCreate applies the store-then-fail, -hang and -reset faults when resp is the
+// answer to a create whose record the store has already taken, and reports whether it
+// answered (or dropped) the request itself. done records the request with the status given.
+func (s *Sandbox) failStoredCreate(w http.ResponseWriter, r *http.Request, resp response, f Faults, done func(int)) bool {
+	if r.Method != http.MethodPost || resp.status != http.StatusCreated {
+		return false
+	}
 	switch {
 	case chance(f.StoreThenFailRate):
 		status := f.StoreThenFailStatus
@@ -90,7 +99,7 @@ func (s *store) where(keep func(Customer) bool) []Customer {
 // record with that email without regard to case, archived ones included.
 func (s *Sandbox) serveAdminCustomers(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet {
-		writeAdmin(w, http.StatusMethodNotAllowed, adminError{"method not allowed"})
+		writeAdmin(w, http.StatusMethodNotAllowed, adminError{msgMethodNotAllowed})
 		return
 	}
 	if email := r.URL.Query().Get("email"); email != "" {
@@ -104,7 +113,7 @@ func (s *Sandbox) serveAdminCustomers(w http.ResponseWriter, r *http.Request) {
 // {"activeBookings": n}.
 func (s *Sandbox) serveAdminActiveBookings(w http.ResponseWriter, r *http.Request, id string) {
 	if r.Method != http.MethodPut {
-		writeAdmin(w, http.StatusMethodNotAllowed, adminError{"method not allowed"})
+		writeAdmin(w, http.StatusMethodNotAllowed, adminError{msgMethodNotAllowed})
 		return
 	}
 	var body struct {
@@ -118,7 +127,7 @@ func (s *Sandbox) serveAdminActiveBookings(w http.ResponseWriter, r *http.Reques
 		return
 	}
 	if !s.SetActiveBookings(id, body.ActiveBookings) {
-		writeAdmin(w, http.StatusNotFound, adminError{"no such customer"})
+		writeAdmin(w, http.StatusNotFound, adminError{msgNoSuchCustomer})
 		return
 	}
 	writeAdmin(w, http.StatusOK, body)

@@ -340,13 +340,10 @@ func (s *Sandbox) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	} else {
 		resp = s.route(r, scopes, body, f)
 	}
-	if r.Method == http.MethodPost && resp.status == http.StatusCreated && s.failStoredCreate(w, r, f, done) {
+	if s.failStoredCreate(w, r, resp, f, done) {
 		return
 	}
-	if resp.status < 300 && chance(f.MalformedRate) {
-		resp.body = resp.body[:len(resp.body)/2]
-	}
-	respond(resp)
+	respond(f.malform(resp))
 }
 
 // ceilUnix returns t in Unix seconds, rounded up.

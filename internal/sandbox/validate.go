@@ -146,11 +146,6 @@ func (p *patch) parseField(k string, v json.RawMessage) *fieldError {
 			}
 			p.consent = &b
 		}
-	case k == fieldArchived:
-		if err := json.Unmarshal(v, &p.archived); err != nil || null {
-			return &fieldError{field: k, msg: "archived must be a boolean"}
-		}
-		p.archivedSet = true
 	case k == "address":
 		if null {
 			p.addressNull = true
@@ -179,8 +174,20 @@ func (p *patch) parseField(k string, v json.RawMessage) *fieldError {
 			p.address[sk] = s
 		}
 	default:
+		return p.parseArchived(k, v)
+	}
+	return nil
+}
+
+// parseArchived decodes archived, which must be true or false; any other field k is unknown.
+func (p *patch) parseArchived(k string, v json.RawMessage) *fieldError {
+	if k != fieldArchived {
 		return &fieldError{field: k, msg: "Unknown field " + k}
 	}
+	if err := json.Unmarshal(v, &p.archived); err != nil || string(bytes.TrimSpace(v)) == jsonNull {
+		return &fieldError{field: k, msg: "archived must be a boolean"}
+	}
+	p.archivedSet = true
 	return nil
 }
 
