@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -212,10 +213,13 @@ func (f Faults) MarshalJSON() ([]byte, error) {
 }
 
 // UnmarshalJSON reads durations as strings such as "20ms" or as integer
-// nanoseconds.
+// nanoseconds. An unknown field is an error, so that a misspelt fault is not
+// silently left off.
 func (f *Faults) UnmarshalJSON(b []byte) error {
 	var in faultsJSON
-	if err := json.Unmarshal(b, &in); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&in); err != nil {
 		return err
 	}
 	lat, err := parseDuration(in.Latency)

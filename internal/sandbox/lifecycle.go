@@ -50,7 +50,8 @@ func (s *Sandbox) failStoredCreate(w http.ResponseWriter, r *http.Request, resp 
 }
 
 // SetActiveBookings gives the record with the given id n active bookings, so that DELETE
-// answers 409 conflict with "activeBookings": n while n > 0; 0 lets DELETE through again.
+// answers 409 conflict with "activeBookings": n while n > 0; n <= 0 lets DELETE through
+// again. Its other sandbox-only state is kept.
 // It reports whether the record exists.
 func (s *Sandbox) SetActiveBookings(id string, n int) bool {
 	s.store.mu.Lock()

@@ -330,7 +330,7 @@ func TestStoreThenFaultsAdmin(t *testing.T) {
 		t.Errorf("GET faults (-want +got):\n%s", diff)
 	}
 	for _, bad := range []string{`{"storeThenFailRate":1.5}`, `{"storeThenHangRate":-0.1}`,
-		`{"storeThenResetRate":2}`, `{"storeThenFailStatus":400}`} {
+		`{"storeThenResetRate":2}`, `{"storeThenFailStatus":400}`, `{"storeThenFailRat":1}`} {
 		if code := admin(t, s, "PUT", "/_sandbox/faults", bad, nil); code != 400 {
 			t.Errorf("PUT faults %s = %d, want 400", bad, code)
 		}
