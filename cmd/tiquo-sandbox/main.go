@@ -8,9 +8,14 @@
 //	    --api-key sk_test_demo=customers:read,customers:write [--api-key ...] \
 //	    --rate-limit 1000 --latency 20ms [--normalize-phone] [--lowercase-email] ...
 //
+// The fault flags (--latency, --error-rate, --reset-rate, --hang-rate, ...) set
+// sandbox.Faults; --store-then-fail-rate, --store-then-fail-status, --store-then-hang-rate and
+// --store-then-reset-rate make a create store its record and then lose the answer, to test
+// that a client retrying a create never makes two records. Rates are fractions in [0, 1].
+//
 // The behaviour flags (--normalize-phone, --lowercase-email, --case-sensitive-email,
 // --ignore-empty-string, --replace-address, --merge-tags, --noop-patch-touches-updated-at,
-// --partial-patch-response) each make the sandbox break one assumption the contract suite
+// --partial-patch-response, --list-archived) each make the sandbox break one assumption the contract suite
 // checks; see sandbox.Deviations and docs/contract.md.
 //
 // It logs one line per API request (method, path, status, duration; never
@@ -73,16 +78,7 @@ func run(args []string) error {
 	seed := fs.String("seed", "", "JSON file with an array of customers in the API's wire format")
 	rateLimit := fs.Int("rate-limit", 0, "requests per minute per key; 0 = unlimited")
 	fs.Var(keys, "api-key", "valid key and its scopes, key=customers:read,customers:write (repeatable)")
-	fs.DurationVar(&f.Latency, "latency", 0, "latency added to every API request")
-	fs.DurationVar(&f.LatencyJitter, "latency-jitter", 0, "random extra latency, up to this much")
-	fs.Float64Var(&f.ErrorRate, "error-rate", 0, "fraction of requests answered with a 5xx")
-	fs.IntVar(&f.ErrorStatus, "error-status", 0, "status of injected errors; 0 = random 500/502/503")
-	fs.Float64Var(&f.ResetRate, "reset-rate", 0, "fraction of requests whose connection is reset")
-	fs.Float64Var(&f.HangRate, "hang-rate", 0, "fraction of requests never answered")
-	fs.Float64Var(&f.MalformedRate, "malformed-rate", 0, "fraction of successful answers with a truncated body")
-	fs.Float64Var(&f.EchoValuesRate, "echo-values-rate", 0,
-		"fraction of PATCH and POST requests answered with an error echoing the personal values sent")
-	fs.IntVar(&f.EchoValuesStatus, "echo-values-status", 0, "status of those errors; 0 = 400")
+	faultFlags(fs, &f)
 	var behaviour sandbox.Behaviour
 	behaviourFlags(fs, &behaviour)
 	if err := fs.Parse(args); err != nil {
@@ -135,6 +131,28 @@ func run(args []string) error {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil
+}
+
+// faultFlags defines the fault-injection flags, setting them in f. run validates f after
+// parsing.
+func faultFlags(fs *flag.FlagSet, f *sandbox.Faults) {
+	fs.DurationVar(&f.Latency, "latency", 0, "latency added to every API request")
+	fs.DurationVar(&f.LatencyJitter, "latency-jitter", 0, "random extra latency, up to this much")
+	fs.Float64Var(&f.ErrorRate, "error-rate", 0, "fraction of requests answered with a 5xx")
+	fs.IntVar(&f.ErrorStatus, "error-status", 0, "status of injected errors; 0 = random 500/502/503")
+	fs.Float64Var(&f.ResetRate, "reset-rate", 0, "fraction of requests whose connection is reset")
+	fs.Float64Var(&f.HangRate, "hang-rate", 0, "fraction of requests never answered")
+	fs.Float64Var(&f.MalformedRate, "malformed-rate", 0, "fraction of successful answers with a truncated body")
+	fs.Float64Var(&f.EchoValuesRate, "echo-values-rate", 0,
+		"fraction of PATCH and POST requests answered with an error echoing the personal values sent")
+	fs.IntVar(&f.EchoValuesStatus, "echo-values-status", 0, "status of those errors; 0 = 400")
+	fs.Float64Var(&f.StoreThenFailRate, "store-then-fail-rate", 0,
+		"fraction of creates (POST) whose record is stored but which are answered with a 5xx")
+	fs.IntVar(&f.StoreThenFailStatus, "store-then-fail-status", 0, "status of those errors (5xx); 0 = 500")
+	fs.Float64Var(&f.StoreThenHangRate, "store-then-hang-rate", 0,
+		"fraction of creates (POST) whose record is stored but which are never answered")
+	fs.Float64Var(&f.StoreThenResetRate, "store-then-reset-rate", 0,
+		"fraction of creates (POST) whose record is stored and whose connection is then reset")
 }
 
 // behaviourFlags defines one boolean flag per behaviour option (sandbox.Deviations), named

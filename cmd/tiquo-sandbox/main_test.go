@@ -2,6 +2,7 @@ package main
 
 import (
 	"flag"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -61,5 +62,43 @@ func TestBehaviourFlags(t *testing.T) {
 	}
 	if err := fs.Parse([]string{"--replace-address=maybe"}); err == nil {
 		t.Error("--replace-address=maybe accepted")
+	}
+}
+
+func TestFaultFlags(t *testing.T) {
+	fs := flag.NewFlagSet("tiquo-sandbox", flag.ContinueOnError)
+	var f sandbox.Faults
+	faultFlags(fs, &f)
+	err := fs.Parse([]string{"--error-rate", "0.1", "--hang-rate=0.2",
+		"--store-then-fail-rate", "0.5", "--store-then-fail-status", "503",
+		"--store-then-hang-rate", "0.25", "--store-then-reset-rate", "1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := sandbox.Faults{ErrorRate: 0.1, HangRate: 0.2,
+		StoreThenFailRate: 0.5, StoreThenFailStatus: 503, StoreThenHangRate: 0.25, StoreThenResetRate: 1}
+	if diff := cmp.Diff(want, f); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	if err := fs.Parse([]string{"--store-then-hang-rate", "often"}); err == nil {
+		t.Error("--store-then-hang-rate often accepted")
+	}
+}
+
+// Nonsensical fault flags end the command before it listens, naming the fault.
+func TestRunRejectsBadFaults(t *testing.T) {
+	for _, tc := range []struct {
+		flag, value, want string
+	}{
+		{"--store-then-fail-rate", "1.5", "storeThenFailRate 1.5 outside [0, 1]"},
+		{"--store-then-hang-rate", "-0.1", "storeThenHangRate -0.1 outside [0, 1]"},
+		{"--store-then-reset-rate", "2", "storeThenResetRate 2 outside [0, 1]"},
+		{"--store-then-fail-status", "409", "storeThenFailStatus 409 is not a 5xx status"},
+	} {
+		// An address nobody can listen on: reaching Listen would fail with another error.
+		err := run([]string{"--api-key", "k=customers:read", "--listen", "127.0.0.1:no-port", tc.flag, tc.value})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s %s: err %v, want %q", tc.flag, tc.value, err, tc.want)
+		}
 	}
 }

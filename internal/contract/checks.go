@@ -41,6 +41,7 @@ var checks = []check{
 	{sandbox.ListEmailFilter, checkListEmailFilter},
 	{sandbox.NotFoundBody, checkNotFound},
 	{sandbox.CreateAndDelete, checkCreateAndDelete},
+	{sandbox.ArchiveHidesAndRestores, checkArchive},
 	{sandbox.RateLimitHeaders, checkRateLimitHeaders},
 	{sandbox.RateLimited429, checkRateLimited},
 }
@@ -58,6 +59,7 @@ const (
 	keyLastName    = "lastName"
 	keyPhone       = "phone"
 	keyLine2       = "line2"
+	keyArchived    = "archived"
 )
 
 // Scratch values. Every scratch customer has these unless a check says otherwise.
@@ -806,6 +808,65 @@ func checkCreateAndDelete(ctx context.Context, r *runner) outcome {
 	seen := fmt.Sprintf("POST %d; DELETE %d; GET after %d; DELETE again %d", ca.status, da.status, ga.status, again.status)
 	if da.status/100 != 2 || ga.status != http.StatusNotFound || again.status != http.StatusNotFound {
 		bad = append(bad, "want DELETE 2xx, then 404 for GET and DELETE")
+	}
+	if len(bad) > 0 {
+		return differs("%s: %s", seen, strings.Join(bad, "; "))
+	}
+	return holds("%s", seen)
+}
+
+// archivedOf reads data.archived of an answer; absent (or no record) is false.
+func archivedOf(a answer) bool {
+	var c struct {
+		Archived bool `json:"archived"`
+	}
+	_ = json.Unmarshal(a.env.Data, &c) // A body without a record is not archived.
+	return c.Archived
+}
+
+func checkArchive(ctx context.Context, r *runner) outcome {
+	email := r.email("archive")
+	id, _, err := r.create(ctx, fullBody(email))
+	if err != nil {
+		return failed(err)
+	}
+	archive, err := r.patch(ctx, id, map[string]any{keyArchived: true})
+	if err != nil {
+		return failed(err)
+	}
+	if archive.status != http.StatusOK {
+		return differs("PATCH {archived:true} answered %s (want 200)", archive.describe())
+	}
+	byEmail := url.Values{keyEmail: {email}}
+	got, err := r.call(ctx, http.MethodGet, id, nil, nil)
+	if err != nil {
+		return failed(err)
+	}
+	hidden, err := r.call(ctx, http.MethodGet, "", byEmail, nil)
+	if err != nil {
+		return failed(err)
+	}
+	restore, err := r.patch(ctx, id, map[string]any{keyArchived: false})
+	if err != nil {
+		return failed(err)
+	}
+	back, err := r.call(ctx, http.MethodGet, "", byEmail, nil)
+	if err != nil {
+		return failed(err)
+	}
+	// The PATCH answers are not judged: whether they show every field is get-matches-patch.
+	seen := fmt.Sprintf("PATCH {archived:true} 200; GET %d (archived %t); ?email= found %d; "+
+		"PATCH {archived:false} %d; ?email= found %d",
+		got.status, archivedOf(got), len(listIDs(hidden)), restore.status, len(listIDs(back)))
+	var bad []string
+	if got.status != http.StatusOK || !archivedOf(got) {
+		bad = append(bad, "want a GET to show archived: true")
+	}
+	if hidden.status != http.StatusOK || len(listIDs(hidden)) != 0 {
+		bad = append(bad, "want the archived record left out of ?email=")
+	}
+	if restore.status != http.StatusOK || back.status != http.StatusOK || !slices.Equal(listIDs(back), []string{id}) {
+		bad = append(bad, "want {archived:false} to bring it back")
 	}
 	if len(bad) > 0 {
 		return differs("%s: %s", seen, strings.Join(bad, "; "))

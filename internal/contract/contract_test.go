@@ -55,7 +55,8 @@ func want(differing ...sandbox.Assumption) map[sandbox.Assumption]Status {
 	return m
 }
 
-// assertClean checks that the sandbox holds no customer after a run.
+// assertClean checks that the sandbox holds no customer after a run, as the API lists them and
+// as the store holds them.
 func assertClean(t *testing.T, sb *sandbox.Server) {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, sb.URL+"/v1/customers?limit=100", nil)
@@ -81,6 +82,10 @@ func assertClean(t *testing.T, sb *sandbox.Server) {
 		}
 		if len(env.Data) != 0 {
 			t.Errorf("%d scratch customers left after the run", len(env.Data))
+		}
+		// Lists hide archived records; the store does not.
+		if n := sb.CustomerCount(); n != 0 {
+			t.Errorf("%d records left in the sandbox after the run, archived ones included", n)
 		}
 		return
 	}

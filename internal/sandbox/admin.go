@@ -86,9 +86,13 @@ func (s *Sandbox) Stats() Stats {
 //
 //	GET    /_sandbox/requests        the request log, oldest first
 //	DELETE /_sandbox/requests        clear the log and the stats
+//	GET    /_sandbox/customers       every record, archived ones included
+//	GET    /_sandbox/customers?email=x  every record with that email, any case
 //	GET    /_sandbox/customers/{id}  the stored record
 //	PUT    /_sandbox/customers/{id}  seed or overwrite a record
 //	DELETE /_sandbox/customers/{id}  remove a record
+//	PUT    /_sandbox/customers/{id}/active-bookings  {"activeBookings": n};
+//	                                 n > 0 makes DELETE answer 409
 //	GET    /_sandbox/stats           counts by method and status
 //	GET    /_sandbox/faults          the faults injected
 //	PUT    /_sandbox/faults          replace the faults injected
@@ -107,6 +111,15 @@ func (s *Sandbox) serveAdmin(w http.ResponseWriter, r *http.Request) {
 		writeAdmin(w, http.StatusOK, s.Stats())
 	case p == "/faults" || p == "/behaviour" || p == "/rate-limit":
 		s.serveAdminSettings(w, r, p)
+	case p == "/customers":
+		s.serveAdminCustomers(w, r)
+	case strings.HasPrefix(p, "/customers/") && strings.Count(p, "/") == 3 && strings.HasSuffix(p, "/active-bookings"):
+		id, err := url.PathUnescape(strings.TrimSuffix(p[len("/customers/"):], "/active-bookings"))
+		if err != nil || id == "" {
+			writeAdmin(w, http.StatusBadRequest, adminError{"bad customer id"})
+			return
+		}
+		s.serveAdminActiveBookings(w, r, id)
 	case strings.HasPrefix(p, "/customers/") && !strings.Contains(p[len("/customers/"):], "/"):
 		id, err := url.PathUnescape(p[len("/customers/"):])
 		if err != nil || id == "" {

@@ -54,6 +54,10 @@ const (
 	RateLimited429 Assumption = "rate-limited-429"
 	// CreateAndDelete: POST creates (201, with an id) and DELETE removes (then 404).
 	CreateAndDelete Assumption = "create-and-delete"
+	// ArchiveHidesAndRestores: PATCH {"archived": true} hides a record from lists (the
+	// email filter included) while GET shows "archived": true, and {"archived": false}
+	// brings it back.
+	ArchiveHidesAndRestores Assumption = "archive-hides-and-restores"
 )
 
 // Assumptions lists every Assumption in report order.
@@ -61,7 +65,8 @@ var Assumptions = []Assumption{
 	AbsentFieldsUntouched, AddressMerges, TagsReplace, EmptyStringClears, RequiredFieldsRefuseEmpty,
 	EmailConflict, EmailWithoutCase, EmailStoredAsSent, PhoneStoredAsSent,
 	NoopPatchKeepsUpdatedAt, PatchMovesUpdatedAt, GetMatchesPatch,
-	ListPaging, ListEmailFilter, NotFoundBody, CreateAndDelete, RateLimitHeaders, RateLimited429,
+	ListPaging, ListEmailFilter, NotFoundBody, CreateAndDelete, ArchiveHidesAndRestores,
+	RateLimitHeaders, RateLimited429,
 }
 
 // Behaviour selects where the sandbox departs from the operator's assumptions, to simulate a
@@ -87,6 +92,8 @@ type Behaviour struct {
 	// PartialPatchResponse answers a PATCH with the list item's subset of fields (no
 	// address, dateOfBirth, notes, ...), like the docs' example response.
 	PartialPatchResponse bool `json:"partialPatchResponse,omitempty"`
+	// ListArchived keeps archived records in lists and in the list's email filter.
+	ListArchived bool `json:"listArchived,omitempty"`
 }
 
 // Deviation is one option of Behaviour: the command-line flag that turns it on and the
@@ -126,6 +133,8 @@ var Deviations = []Deviation{
 		func(b *Behaviour) *bool { return &b.NoopPatchTouchesUpdatedAt }},
 	{"partial-patch-response", GetMatchesPatch, "answer PATCH with the list item's subset of fields",
 		func(b *Behaviour) *bool { return &b.PartialPatchResponse }},
+	{"list-archived", ArchiveHidesAndRestores, "keep archived records in lists and the email filter",
+		func(b *Behaviour) *bool { return &b.ListArchived }},
 }
 
 // Deviating returns the Assumptions b breaks, in report order.

@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -50,15 +51,33 @@ type Faults struct {
 	EchoValuesRate float64 `json:"echoValuesRate,omitempty"`
 	// EchoValuesStatus is the status of those answers; 0 means 400.
 	EchoValuesStatus int `json:"echoValuesStatus,omitempty"`
+	// StoreThenFailRate is the fraction of successful creates (POST
+	// /v1/customers) whose record is stored but whose answer is a server error,
+	// as when Tiquo fails after its commit. The request log shows the error's
+	// status.
+	StoreThenFailRate float64 `json:"storeThenFailRate,omitempty"`
+	// StoreThenFailStatus is the status of those errors; 0 means 500.
+	StoreThenFailStatus int `json:"storeThenFailStatus,omitempty"`
+	// StoreThenHangRate is the fraction of successful creates whose record is
+	// stored but which never get an answer: the handler waits until the client
+	// gives up or the sandbox closes. The request log shows them with status 0
+	// as soon as the record is stored.
+	StoreThenHangRate float64 `json:"storeThenHangRate,omitempty"`
+	// StoreThenResetRate is the fraction of successful creates whose record is
+	// stored and whose connection is then reset without an answer (status 0 in
+	// the request log).
+	StoreThenResetRate float64 `json:"storeThenResetRate,omitempty"`
 }
 
 // Validate reports a Faults value that makes no sense: a rate outside
-// [0, 1], a negative latency or a non-5xx error status.
+// [0, 1], a negative latency or a non-5xx error status (errorStatus,
+// storeThenFailStatus).
 func (f Faults) Validate() error {
 	for name, r := range map[string]float64{
 		"errorRate": f.ErrorRate, "resetRate": f.ResetRate,
 		"hangRate": f.HangRate, "malformedRate": f.MalformedRate,
-		"echoValuesRate": f.EchoValuesRate,
+		"echoValuesRate": f.EchoValuesRate, "storeThenFailRate": f.StoreThenFailRate,
+		"storeThenHangRate": f.StoreThenHangRate, "storeThenResetRate": f.StoreThenResetRate,
 	} {
 		if r < 0 || r > 1 {
 			return fmt.Errorf("%s %v outside [0, 1]", name, r)
@@ -69,6 +88,9 @@ func (f Faults) Validate() error {
 	}
 	if f.ErrorStatus != 0 && (f.ErrorStatus < 500 || f.ErrorStatus > 599) {
 		return fmt.Errorf("errorStatus %d is not a 5xx status", f.ErrorStatus)
+	}
+	if f.StoreThenFailStatus != 0 && (f.StoreThenFailStatus < 500 || f.StoreThenFailStatus > 599) {
+		return fmt.Errorf("storeThenFailStatus %d is not a 5xx status", f.StoreThenFailStatus)
 	}
 	if f.EchoValuesStatus != 0 && (f.EchoValuesStatus < 400 || f.EchoValuesStatus > 599) {
 		return fmt.Errorf("echoValuesStatus %d is not a 4xx or 5xx status", f.EchoValuesStatus)
@@ -97,6 +119,14 @@ func (f Faults) delay(ctx context.Context, done <-chan struct{}) {
 	case <-ctx.Done():
 	case <-done:
 	}
+}
+
+// malform cuts the body of a successful answer in half at the rate MalformedRate says.
+func (f Faults) malform(resp response) response {
+	if resp.status < 300 && chance(f.MalformedRate) {
+		resp.body = resp.body[:len(resp.body)/2]
+	}
+	return resp
 }
 
 // errorStatus returns the status of an injected server error.
@@ -156,6 +186,11 @@ type faultsJSON struct {
 	LowercaseEmail   bool            `json:"lowercaseEmail,omitempty"`
 	EchoValuesRate   float64         `json:"echoValuesRate,omitempty"`
 	EchoValuesStatus int             `json:"echoValuesStatus,omitempty"`
+
+	StoreThenFailRate   float64 `json:"storeThenFailRate,omitempty"`
+	StoreThenFailStatus int     `json:"storeThenFailStatus,omitempty"`
+	StoreThenHangRate   float64 `json:"storeThenHangRate,omitempty"`
+	StoreThenResetRate  float64 `json:"storeThenResetRate,omitempty"`
 }
 
 // MarshalJSON writes durations as strings such as "20ms".
@@ -172,14 +207,19 @@ func (f Faults) MarshalJSON() ([]byte, error) {
 		HangRate: f.HangRate, MalformedRate: f.MalformedRate,
 		NormalizePhone: f.NormalizePhone, LowercaseEmail: f.LowercaseEmail,
 		EchoValuesRate: f.EchoValuesRate, EchoValuesStatus: f.EchoValuesStatus,
+		StoreThenFailRate: f.StoreThenFailRate, StoreThenFailStatus: f.StoreThenFailStatus,
+		StoreThenHangRate: f.StoreThenHangRate, StoreThenResetRate: f.StoreThenResetRate,
 	})
 }
 
 // UnmarshalJSON reads durations as strings such as "20ms" or as integer
-// nanoseconds.
+// nanoseconds. An unknown field is an error, so that a misspelt fault is not
+// silently left off.
 func (f *Faults) UnmarshalJSON(b []byte) error {
 	var in faultsJSON
-	if err := json.Unmarshal(b, &in); err != nil {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&in); err != nil {
 		return err
 	}
 	lat, err := parseDuration(in.Latency)
@@ -196,6 +236,8 @@ func (f *Faults) UnmarshalJSON(b []byte) error {
 		HangRate: in.HangRate, MalformedRate: in.MalformedRate,
 		NormalizePhone: in.NormalizePhone, LowercaseEmail: in.LowercaseEmail,
 		EchoValuesRate: in.EchoValuesRate, EchoValuesStatus: in.EchoValuesStatus,
+		StoreThenFailRate: in.StoreThenFailRate, StoreThenFailStatus: in.StoreThenFailStatus,
+		StoreThenHangRate: in.StoreThenHangRate, StoreThenResetRate: in.StoreThenResetRate,
 	}
 	return nil
 }

@@ -7,8 +7,9 @@
 //
 // It adds fault injection (latency, server errors, connection resets,
 // hanging requests, malformed bodies, server-side normalisation, errors
-// that echo the values sent) and an admin API under /_sandbox/ that shows
-// what clients sent. Tests, benchmarks
+// that echo the values sent, creates that store the record and then fail,
+// hang or reset) and an admin API under /_sandbox/ that shows what clients
+// sent and every record with an email. Tests, benchmarks
 // and the local demo run it over real HTTP on loopback, in-process through
 // NewServer or as the tiquo-sandbox command.
 //
@@ -24,6 +25,12 @@
 // filter and email uniqueness are case-insensitive. The 429 code is
 // rate_limit_exceeded. A 401 carries no X-RateLimit headers, since no key
 // budget applies, and with no rate limit configured none are sent.
+// PATCH {"archived": true} archives a record: GET shows "archived": true
+// (the field is absent otherwise), lists and the email filter leave it out,
+// it still holds its email (no other record may take it, as archived
+// customers keep their data), DELETE still removes it, and
+// {"archived": false} restores it. POST does not take archived (400). A
+// second DELETE, like a GET after one, is a 404.
 package sandbox
 
 import (
@@ -333,10 +340,10 @@ func (s *Sandbox) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	} else {
 		resp = s.route(r, scopes, body, f)
 	}
-	if resp.status < 300 && chance(f.MalformedRate) {
-		resp.body = resp.body[:len(resp.body)/2]
+	if s.failStoredCreate(w, r, resp, f, done) {
+		return
 	}
-	respond(resp)
+	respond(f.malform(resp))
 }
 
 // ceilUnix returns t in Unix seconds, rounded up.

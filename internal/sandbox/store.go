@@ -44,6 +44,11 @@ type Customer struct {
 	CreatedAt           time.Time  `json:"createdAt"`
 	UpdatedAt           time.Time  `json:"updatedAt"`
 	LastVisit           *time.Time `json:"lastVisit,omitempty"`
+	// Archived hides the record from lists (the email filter included) while GET still
+	// shows it; PATCH {"archived": true} sets it and {"archived": false} restores the
+	// record. Shown only when true. An archived record keeps its email: no other record
+	// can take it.
+	Archived bool `json:"archived,omitempty"`
 
 	// Sandbox holds sandbox-only state that is never part of an API
 	// response. It can be set in a seed file or through the admin API.
@@ -213,6 +218,7 @@ func (s *store) update(id string, p patch, now time.Time, b Behaviour) (Customer
 // list returns up to limit records with ids greater than cursor, in
 // ascending id order, optionally only those whose email equals email
 // (case-insensitively unless b says otherwise), and whether more records follow.
+// Archived records are left out unless b says otherwise.
 func (s *store) list(cursor, email string, limit int, b Behaviour) ([]Customer, bool) {
 	s.mu.Lock()
 	matches := make([]Customer, 0, limit+1)
@@ -221,6 +227,9 @@ func (s *store) list(cursor, email string, limit int, b Behaviour) ([]Customer, 
 			continue
 		}
 		if email != "" && !b.emailEqual(c.Email, email) {
+			continue
+		}
+		if c.Archived && !b.ListArchived {
 			continue
 		}
 		matches = append(matches, c)
@@ -238,7 +247,7 @@ func (s *store) list(cursor, email string, limit int, b Behaviour) ([]Customer, 
 	return out, more
 }
 
-// equalRecords reports whether a and b hold the same writable data.
+// equalRecords reports whether a and b hold the same writable data, archived included.
 func equalRecords(a, b Customer) bool {
 	addr := func(p *Address) Address {
 		if p == nil {
@@ -260,7 +269,7 @@ func equalRecords(a, b Customer) bool {
 		addr(a.Address) == addr(b.Address) && slices.Equal(a.Tags, b.Tags) &&
 		a.Notes == b.Notes && a.PreferredLocationID == b.PreferredLocationID &&
 		consent(a.MarketingConsent) == consent(b.MarketingConsent) &&
-		a.CompanyID == b.CompanyID
+		a.CompanyID == b.CompanyID && a.Archived == b.Archived
 }
 
 // newID returns a fresh customer id such as cust_5f0c1a2b3c4d5e6f.

@@ -27,6 +27,7 @@ const (
 	fieldEmail       = "email"
 	fieldPhone       = "phone"
 	fieldDateOfBirth = "dateOfBirth"
+	fieldArchived    = "archived"
 )
 
 // Field kinds of the writable top-level customer fields. The string fields
@@ -62,7 +63,8 @@ var (
 // Choices where the docs are silent: "" and JSON null both clear a string
 // field or an address subfield; [] and null both remove every tag; null on
 // marketingConsent unsets it; null on address removes the whole address.
-// firstName, lastName and email cannot be cleared (400).
+// firstName, lastName and email cannot be cleared (400). archived takes
+// true or false only, and only on PATCH.
 type patch struct {
 	strs        map[string]string // top-level string fields; "" clears
 	tagsSet     bool
@@ -71,6 +73,8 @@ type patch struct {
 	consent     *bool             // nil with consentSet clears
 	addressNull bool              // "address": null
 	address     map[string]string // address subfields; "" clears
+	archivedSet bool              // "archived" was sent (PATCH only)
+	archived    bool
 }
 
 // parseBody decodes and validates a request body. With create set, the
@@ -93,6 +97,10 @@ func parseBody(body []byte, create bool) (patch, *fieldError) {
 		if fe := p.parseField(k, raw[k]); fe != nil {
 			return p, fe
 		}
+	}
+	if create && p.archivedSet {
+		// The docs name archived only as a PATCH field; a create stays as it was.
+		return p, &fieldError{field: fieldArchived, msg: "Unknown field " + fieldArchived}
 	}
 	if create {
 		for _, f := range []string{fieldFirstName, fieldLastName, fieldEmail} {
@@ -166,8 +174,20 @@ func (p *patch) parseField(k string, v json.RawMessage) *fieldError {
 			p.address[sk] = s
 		}
 	default:
+		return p.parseArchived(k, v)
+	}
+	return nil
+}
+
+// parseArchived decodes archived, which must be true or false; any other field k is unknown.
+func (p *patch) parseArchived(k string, v json.RawMessage) *fieldError {
+	if k != fieldArchived {
 		return &fieldError{field: k, msg: "Unknown field " + k}
 	}
+	if err := json.Unmarshal(v, &p.archived); err != nil || string(bytes.TrimSpace(v)) == jsonNull {
+		return &fieldError{field: k, msg: "archived must be a boolean"}
+	}
+	p.archivedSet = true
 	return nil
 }
 
@@ -266,6 +286,9 @@ func (p *patch) applyTo(c *Customer, b Behaviour) {
 	}
 	if p.consentSet {
 		c.MarketingConsent = p.consent
+	}
+	if p.archivedSet {
+		c.Archived = p.archived
 	}
 	if p.addressNull {
 		c.Address = nil
