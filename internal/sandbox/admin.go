@@ -87,14 +87,21 @@ func (s *Sandbox) Stats() Stats {
 //	GET    /_sandbox/requests        the request log, oldest first
 //	DELETE /_sandbox/requests        clear the log and the stats
 //	GET    /_sandbox/customers/{id}  the stored record
-//	PUT    /_sandbox/customers/{id}  seed or overwrite a record
-//	DELETE /_sandbox/customers/{id}  remove a record
+//	PUT    /_sandbox/customers/{id}  edit (or create) a record as the dashboard
+//	                                 would: updatedAt moves unless the body sets it
+//	DELETE /_sandbox/customers/{id}  remove a record as the dashboard would
 //	GET    /_sandbox/stats           counts by method and status
 //	GET    /_sandbox/faults          the faults injected
 //	PUT    /_sandbox/faults          replace the faults injected
 //	GET    /_sandbox/behaviour       the behaviour options in force
 //	PUT    /_sandbox/behaviour       replace the behaviour options
 //	PUT    /_sandbox/rate-limit      {"perMinute": n}; 0 = unlimited
+//	GET    /_sandbox/webhooks        the webhook config (secret hidden) and stats
+//	PUT    /_sandbox/webhooks        set where and how webhooks are delivered
+//	DELETE /_sandbox/webhooks        stop delivering webhooks
+//	GET    /_sandbox/webhooks/deliveries  the delivery log, oldest first
+//
+// Changes through the customers endpoints send webhooks (see WebhookConfig).
 func (s *Sandbox) serveAdmin(w http.ResponseWriter, r *http.Request) {
 	p := strings.TrimPrefix(r.URL.EscapedPath(), "/_sandbox")
 	switch {
@@ -105,6 +112,8 @@ func (s *Sandbox) serveAdmin(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNoContent)
 	case p == "/stats" && r.Method == http.MethodGet:
 		writeAdmin(w, http.StatusOK, s.Stats())
+	case p == "/webhooks" || p == "/webhooks/deliveries":
+		s.serveAdminWebhooks(w, r, p)
 	case p == "/faults" || p == "/behaviour" || p == "/rate-limit":
 		s.serveAdminSettings(w, r, p)
 	case strings.HasPrefix(p, "/customers/") && !strings.Contains(p[len("/customers/"):], "/"):
@@ -173,11 +182,9 @@ func (s *Sandbox) serveAdminCustomer(w http.ResponseWriter, r *http.Request, id 
 			return
 		}
 		c.ID = id
-		s.PutCustomer(c)
-		stored, _ := s.Customer(id)
-		writeAdmin(w, http.StatusOK, stored)
+		writeAdmin(w, http.StatusOK, s.EditCustomer(c))
 	case http.MethodDelete:
-		if !s.store.remove(id) {
+		if !s.DeleteCustomer(id) {
 			writeAdmin(w, http.StatusNotFound, adminError{"no such customer"})
 			return
 		}

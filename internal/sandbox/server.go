@@ -103,6 +103,9 @@ type Sandbox struct {
 
 	closeOnce sync.Once
 	done      chan struct{}
+
+	// webhooks delivers an event for every change (webhooks.go).
+	webhooks *webhooks
 }
 
 // New returns a Sandbox configured by opts, with no customers.
@@ -117,6 +120,8 @@ func New(opts Options) *Sandbox {
 		logSize: opts.RequestLogSize,
 		stats:   newStats(),
 		done:    make(chan struct{}),
+
+		webhooks: newWebhooks(),
 	}
 	s.behaviour = opts.Behaviour
 	if s.now == nil {
@@ -475,6 +480,7 @@ func (s *Sandbox) create(body []byte, f Faults) response {
 	if err != nil {
 		return errorResponse(http.StatusConflict, "conflict", "A customer with this email already exists", fieldEmail)
 	}
+	s.changed(nil, &created)
 	return dataResponse(http.StatusCreated, created.public())
 }
 
@@ -485,6 +491,7 @@ func (s *Sandbox) update(id string, body []byte, f Faults) response {
 	}
 	b := s.behaviourWith(f)
 	p.normalize(b)
+	old, _ := s.store.get(id)
 	c, err := s.store.update(id, p, s.timestamp(), b)
 	switch {
 	case errors.Is(err, errNotFound):
@@ -492,6 +499,7 @@ func (s *Sandbox) update(id string, body []byte, f Faults) response {
 	case errors.Is(err, errEmailTaken):
 		return errorResponse(http.StatusConflict, "conflict", "A customer with this email already exists", fieldEmail)
 	}
+	s.changed(&old, &c)
 	if b.PartialPatchResponse {
 		return dataResponse(http.StatusOK, c.partial())
 	}
@@ -512,5 +520,6 @@ func (s *Sandbox) delete(id string) response {
 	if !s.store.remove(id) {
 		return notFound()
 	}
+	s.changed(&c, nil)
 	return dataResponse(http.StatusOK, map[string]any{"id": id, "deleted": true})
 }
