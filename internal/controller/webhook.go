@@ -30,6 +30,9 @@ const WebhookPath = "/webhooks/tiquo"
 
 // Defaults of the receiver.
 const (
+	// DefaultWebhookSecretKey is the Secret entry that holds the signing secret when none
+	// is named.
+	DefaultWebhookSecretKey = "secret"
 	// DefaultWebhookTolerance is how far X-Tiquo-Timestamp may be from the manager's clock.
 	DefaultWebhookTolerance = 5 * time.Minute
 	// DefaultWebhookHintInterval is the least time between two reads of one record that
