@@ -94,17 +94,17 @@ func RequiredPermissions(namespaces []string, def, webhook *SecretKeySelector, l
 		}
 	}
 	if def != nil {
-		for _, verb := range []string{"get", "list", "watch"} {
+		for _, verb := range []string{verbGet, "list", "watch"} {
 			perms = append(perms, Permission{Verb: verb, Resource: "secrets", Namespace: def.Namespace, Name: def.Name,
 				For: "the default API key Secret (--default-api-key-secret)"})
 		}
 	}
 	if webhook != nil {
-		perms = append(perms, Permission{Verb: "get", Resource: "secrets", Namespace: webhook.Namespace, Name: webhook.Name,
+		perms = append(perms, Permission{Verb: verbGet, Resource: "secrets", Namespace: webhook.Namespace, Name: webhook.Name,
 			For: "the webhook signing Secret (--webhook-secret); without it every delivery is refused"})
 	}
 	if leaseNamespace != "" {
-		for _, verb := range []string{"get", "create", "update"} {
+		for _, verb := range []string{verbGet, "create", "update"} {
 			perms = append(perms, Permission{Verb: verb, Group: "coordination.k8s.io", Resource: "leases",
 				Namespace: leaseNamespace, For: "leader election", Essential: true})
 		}
@@ -113,6 +113,9 @@ func RequiredPermissions(namespaces []string, def, webhook *SecretKeySelector, l
 }
 
 const crmv1alpha1Group = "crm.tiquo.co"
+
+// verbGet is the verb of a read of one object.
+const verbGet = "get"
 
 // MissingPermissions asks the API server, with one SelfSubjectAccessReview each, which of
 // perms the manager's own identity lacks. Every authenticated identity may create them.

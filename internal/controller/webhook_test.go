@@ -52,20 +52,23 @@ func deliverWebhooks(t *testing.T) {
 
 // dashboardEdit changes a record through the sandbox's admin API, as an edit in the Tiquo
 // dashboard would: updatedAt moves, and the sandbox sends customer.updated.
-func dashboardEdit(t *testing.T, id string, mutate func(*sandbox.Customer)) sandbox.Customer {
+func dashboardEdit(t *testing.T, id string, mutate func(*sandbox.Customer)) {
 	t.Helper()
 	rec, ok := sb.Customer(id)
 	if !ok {
 		t.Fatalf("no record %s", id)
 	}
 	mutate(&rec)
-	rec.UpdatedAt = time.Time{}
+	before := rec.UpdatedAt
+	rec.UpdatedAt = time.Time{} // Tiquo sets it
 	body, _ := json.Marshal(rec)
 	var stored sandbox.Customer
 	if code := sandboxAdmin(t, http.MethodPut, "/_sandbox/customers/"+id, body, &stored); code != http.StatusOK {
 		t.Fatalf("admin PUT of %s = %d", id, code)
 	}
-	return stored
+	if !stored.UpdatedAt.After(before) {
+		t.Fatalf("the dashboard edit left updatedAt at %s", stored.UpdatedAt)
+	}
 }
 
 func sandboxAdmin(t *testing.T, method, path string, body []byte, out any) int {

@@ -163,7 +163,7 @@ func (s *Sandbox) serveAdminSettings(w http.ResponseWriter, r *http.Request, p s
 		s.SetRateLimit(body.PerMinute)
 		writeAdmin(w, http.StatusOK, body)
 	default:
-		writeAdmin(w, http.StatusMethodNotAllowed, adminError{"method not allowed"})
+		writeAdmin(w, http.StatusMethodNotAllowed, errMethodNotAllowed)
 	}
 }
 
@@ -190,9 +190,12 @@ func (s *Sandbox) serveAdminCustomer(w http.ResponseWriter, r *http.Request, id 
 		}
 		w.WriteHeader(http.StatusNoContent)
 	default:
-		writeAdmin(w, http.StatusMethodNotAllowed, adminError{"method not allowed"})
+		writeAdmin(w, http.StatusMethodNotAllowed, errMethodNotAllowed)
 	}
 }
+
+// errMethodNotAllowed answers a method an admin endpoint does not serve.
+var errMethodNotAllowed = adminError{"method not allowed"}
 
 type adminError struct {
 	Error string `json:"error"`

@@ -276,14 +276,15 @@ func previousAttributes(old, updated Customer) json.RawMessage {
 	var a, b map[string]any
 	_ = json.Unmarshal(mustJSON(old), &a)
 	_ = json.Unmarshal(mustJSON(updated), &b)
+	const updatedAt = "updatedAt" // moves with every change; not a changed attribute
 	prev := map[string]any{}
 	for k, v := range a {
-		if k != "updatedAt" && !reflect.DeepEqual(v, b[k]) {
+		if k != updatedAt && !reflect.DeepEqual(v, b[k]) {
 			prev[k] = v
 		}
 	}
 	for k := range b {
-		if _, ok := a[k]; !ok && k != "updatedAt" {
+		if _, ok := a[k]; !ok && k != updatedAt {
 			prev[k] = nil
 		}
 	}
@@ -427,6 +428,6 @@ func (s *Sandbox) serveAdminWebhooks(w http.ResponseWriter, r *http.Request, p s
 	case "GET /webhooks/deliveries":
 		writeAdmin(w, http.StatusOK, s.WebhookDeliveries())
 	default:
-		writeAdmin(w, http.StatusMethodNotAllowed, adminError{"method not allowed"})
+		writeAdmin(w, http.StatusMethodNotAllowed, errMethodNotAllowed)
 	}
 }
