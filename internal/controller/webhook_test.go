@@ -183,6 +183,14 @@ func TestWebhookPutsBackDashboardEdits(t *testing.T) {
 		t.Errorf("%v customer.updated events queued; want one per edit, %d", got, edits)
 	}
 
+	// The deliveries carried whole records; the receiver logs none of it.
+	logs := managerLogs.String()
+	for _, personal := range []string{"edited in the dashboard", want.Email, want.Phone} {
+		if personal != "" && strings.Contains(logs, personal) {
+			t.Errorf("the manager's logs hold %q from a webhook payload", personal)
+		}
+	}
+
 	t.Run("receiver off: the next scan", func(t *testing.T) {
 		if err := sb.SetWebhook(sandbox.WebhookConfig{}); err != nil {
 			t.Fatal(err)
