@@ -73,10 +73,11 @@ const maxRequestedAt = 256
 // Reconcile brings one Tiquo record in line with its Customer and reports the outcome.
 //
 // Every reconcile is one pipeline, whatever brought the Customer in line (a spec change, a
-// Secret change, a timer, the drift scan): check the invariants (one Customer per record, a
-// readable key, the schedule), observe the record (a GET, or the drift scan's word that it
-// is unchanged), diff and act, and report (status, events, metrics, when to come back). A
-// cheaper observation replaces the GET and nothing else.
+// Secret change, a timer, the drift scan, a webhook): check the invariants (one Customer per
+// record, a readable key, the schedule), observe the record (a GET, or the drift scan's word
+// that it is unchanged, unless a webhook or a requested sync asks for a GET), diff and act,
+// and report (status, events, metrics, when to come back). A cheaper observation replaces
+// the GET and nothing else.
 func (r *CustomerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	c, err := r.read(ctx, req.NamespacedName)
 	if err != nil || c == nil {
