@@ -4,6 +4,7 @@ import (
 	"flag"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -58,6 +59,65 @@ func TestOperatorFlagsAreValidated(t *testing.T) {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("error %q does not say %q", err, w)
 				}
+			}
+		})
+	}
+}
+
+// The webhook flags: off by default, both or neither, the Secret's entry defaulting to
+// "secret", and a tolerance that makes sense.
+func TestWebhookFlags(t *testing.T) {
+	cases := map[string]struct {
+		args []string
+		want *controller.WebhookOptions
+		errs []string
+	}{
+		"off by default": {},
+		"on": {args: []string{"--webhook-bind-address", ":9443", "--webhook-secret", "tiquo-system/hook"},
+			want: &controller.WebhookOptions{BindAddress: ":9443", Tolerance: controller.DefaultWebhookTolerance,
+				Secret: controller.SecretKeySelector{Namespace: "tiquo-system", Name: "hook", Key: "secret"}}},
+		"on with an entry and a tolerance": {args: []string{"--webhook-bind-address", "127.0.0.1:9000",
+			"--webhook-secret", "ops/hooks:tiquo", "--webhook-timestamp-tolerance", "1m"},
+			want: &controller.WebhookOptions{BindAddress: "127.0.0.1:9000", Tolerance: time.Minute,
+				Secret: controller.SecretKeySelector{Namespace: "ops", Name: "hooks", Key: "tiquo"}}},
+		"no secret": {args: []string{"--webhook-bind-address", ":9443"},
+			errs: []string{"--webhook-bind-address needs --webhook-secret"}},
+		"secret without address": {args: []string{"--webhook-secret", "ops/hooks"},
+			errs: []string{"--webhook-secret is set but --webhook-bind-address is not"}},
+		"bad address and secret": {args: []string{"--webhook-bind-address", "9443", "--webhook-secret", "hooks"},
+			errs: []string{"--webhook-bind-address \"9443\" is not host:port", "--webhook-secret", "namespace/name"}},
+		"zero tolerance": {args: []string{"--webhook-timestamp-tolerance", "0s"},
+			errs: []string{"--webhook-timestamp-tolerance must be between 0 and 1h"}},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			var f operatorFlags
+			fs := flag.NewFlagSet("manager", flag.ContinueOnError)
+			f.bind(fs)
+			if err := fs.Parse(tc.args); err != nil {
+				t.Fatal(err)
+			}
+			_, _, err := f.validate()
+			if len(tc.errs) > 0 {
+				if err == nil {
+					t.Fatalf("%v accepted", tc.args)
+				}
+				for _, w := range tc.errs {
+					if !strings.Contains(err.Error(), w) {
+						t.Errorf("error %q does not say %q", err, w)
+					}
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("validate: %v", err)
+			}
+			got, err := f.webhook()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("webhook options (-want +got):\n%s", diff)
 			}
 		})
 	}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"runtime/debug"
 	"strings"
@@ -59,6 +60,9 @@ type operatorFlags struct {
 	caFile                  string
 	driftScan               bool
 	watchNamespaces         string
+	webhookBindAddress      string
+	webhookSecret           string
+	webhookTolerance        time.Duration
 }
 
 func (f *operatorFlags) bind(fs *flag.FlagSet) {
@@ -84,6 +88,15 @@ func (f *operatorFlags) bind(fs *flag.FlagSet) {
 		"The namespaces whose Customers the operator manages, as a comma-separated list (a,b); empty: every namespace. "+
 			"The default API key Secret may live outside them. With a list, the operator needs RBAC in those namespaces only "+
 			"(config/namespaced, docs/install.md).")
+	fs.StringVar(&f.webhookBindAddress, "webhook-bind-address", "0",
+		"The address the receiver of Tiquo webhooks binds to, such as :9443; it takes POSTs on "+controller.WebhookPath+
+			" and reconciles a Customer as soon as Tiquo says its record changed (docs/webhooks.md). "+
+			"0 (the default) runs no receiver: drift is found by the scan every --resync-interval.")
+	fs.StringVar(&f.webhookSecret, "webhook-secret", "",
+		"The Secret holding the webhooks' signing secret, as namespace/name (entry "+controller.DefaultWebhookSecretKey+
+			") or namespace/name:key; required with --webhook-bind-address.")
+	fs.DurationVar(&f.webhookTolerance, "webhook-timestamp-tolerance", controller.DefaultWebhookTolerance,
+		"How far a webhook's X-Tiquo-Timestamp may be from the manager's clock before the delivery is refused as stale.")
 	fs.StringVar(&f.caFile, "tiquo-ca-file", "",
 		"A PEM bundle of extra CA certificates to trust for the Tiquo API. TLS verification is always on.")
 }
@@ -118,7 +131,45 @@ func (f *operatorFlags) validate() (*controller.SecretKeySelector, []string, err
 	if err != nil {
 		errs = append(errs, fmt.Errorf("--watch-namespaces: %w", err))
 	}
+	if _, err := f.webhook(); err != nil {
+		errs = append(errs, err)
+	}
 	return def, namespaces, errors.Join(errs...)
+}
+
+// webhook returns the receiver's options, or nil when it is off.
+func (f *operatorFlags) webhook() (*controller.WebhookOptions, error) {
+	off := f.webhookBindAddress == "" || f.webhookBindAddress == "0"
+	var errs []error
+	if f.webhookTolerance <= 0 || f.webhookTolerance > time.Hour {
+		errs = append(errs, fmt.Errorf("--webhook-timestamp-tolerance must be between 0 and 1h, got %s", f.webhookTolerance))
+	}
+	if off {
+		if f.webhookSecret != "" {
+			errs = append(errs, errors.New("--webhook-secret is set but --webhook-bind-address is not: "+
+				"set both to receive Tiquo webhooks, or neither"))
+		}
+		return nil, errors.Join(errs...)
+	}
+	if _, _, err := net.SplitHostPort(f.webhookBindAddress); err != nil {
+		errs = append(errs, fmt.Errorf("--webhook-bind-address %q is not host:port (such as :9443): %w", f.webhookBindAddress, err))
+	}
+	var sel controller.SecretKeySelector
+	if f.webhookSecret == "" {
+		errs = append(errs, errors.New("--webhook-bind-address needs --webhook-secret, the Secret holding the "+
+			"signing secret Tiquo shows when the webhook is added (docs/webhooks.md)"))
+	} else if s, err := controller.ParseSecretKeySelector(f.webhookSecret); err != nil {
+		errs = append(errs, fmt.Errorf("--webhook-secret: %w", err))
+	} else {
+		if !strings.Contains(f.webhookSecret, ":") {
+			s.Key = controller.DefaultWebhookSecretKey
+		}
+		sel = s
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	return &controller.WebhookOptions{BindAddress: f.webhookBindAddress, Secret: sel, Tolerance: f.webhookTolerance}, nil
 }
 
 // gcPercent is the manager's GOGC unless the GOGC environment variable sets one. Most of the
@@ -174,6 +225,7 @@ func main() {
 	ctrl.SetLogger(logging.CapVerbosity(zap.New(zap.UseFlagOptions(&opts))))
 
 	defaultSecret, watchNamespaces, err := op.validate()
+	webhookOptions, _ := op.webhook() // validate has reported its error
 	if enableLeaderElection && (retryPeriod <= 0 || renewDeadline <= retryPeriod || leaseDuration <= renewDeadline) {
 		err = errors.Join(err, fmt.Errorf("leader election needs 0 < --leader-elect-retry-period (%s) < "+
 			"--leader-elect-renew-deadline (%s) < --leader-elect-lease-duration (%s)", retryPeriod, renewDeadline, leaseDuration))
@@ -227,7 +279,7 @@ func main() {
 		leaseNamespace = leaderElectionNamespaceOf(leaderElectionNamespace)
 	}
 	if !checkPermissions(ctx, restConfig,
-		controller.RequiredPermissions(watchNamespaces, defaultSecret, leaseNamespace)) {
+		controller.RequiredPermissions(watchNamespaces, defaultSecret, webhookSecretOf(webhookOptions), leaseNamespace)) {
 		os.Exit(1)
 	}
 
@@ -271,6 +323,7 @@ func main() {
 		TransientGracePeriod:    op.transientGrace,
 		MaxConcurrentReconciles: op.maxConcurrentReconciles,
 		DriftScan:               op.driftScan,
+		Webhook:                 webhookOptions,
 	}).SetupWithManager(ctx, mgr); err != nil {
 		setupLog.Error(err, "Unable to create controller", "controller", "Customer")
 		os.Exit(1)
@@ -291,6 +344,14 @@ func main() {
 		setupLog.Error(err, "Problem running manager")
 		os.Exit(1)
 	}
+}
+
+// webhookSecretOf returns the Secret of the webhook receiver, or nil when it is off.
+func webhookSecretOf(o *controller.WebhookOptions) *controller.SecretKeySelector {
+	if o == nil {
+		return nil
+	}
+	return &o.Secret
 }
 
 // inClusterNamespaceFile holds the namespace of the pod's ServiceAccount.

@@ -7,6 +7,11 @@
 //	tiquo-sandbox --listen 127.0.0.1:8089 --seed hack/demo/customers.json \
 //	    --api-key sk_test_demo=customers:read,customers:write [--api-key ...] \
 //	    --rate-limit 1000 --latency 20ms [--normalize-phone] [--lowercase-email] ...
+//	    [--webhook-url http://127.0.0.1:9443/webhooks/tiquo --webhook-secret whsec_demo ...]
+//
+// With --webhook-url, every change (through the API, or through the admin API, which stands
+// for the dashboard) is delivered there as a signed Tiquo webhook; the --webhook-* fault
+// flags delay, duplicate, reorder, mis-sign or drop deliveries (sandbox.WebhookConfig).
 //
 // The fault flags (--latency, --error-rate, --reset-rate, --hang-rate, ...) set
 // sandbox.Faults; --store-then-fail-rate, --store-then-fail-status, --store-then-hang-rate and
@@ -81,8 +86,19 @@ func run(args []string) error {
 	faultFlags(fs, &f)
 	var behaviour sandbox.Behaviour
 	behaviourFlags(fs, &behaviour)
+	var hooks sandbox.WebhookConfig
+	fs.StringVar(&hooks.URL, "webhook-url", "", "deliver a signed webhook for every change to this URL; empty = none")
+	fs.StringVar(&hooks.Secret, "webhook-secret", "", "the webhooks' signing secret (required with --webhook-url)")
+	fs.DurationVar(&hooks.Faults.Delay, "webhook-delay", 0, "hold each webhook delivery back this long")
+	fs.Float64Var(&hooks.Faults.DuplicateRate, "webhook-duplicate-rate", 0, "fraction of webhooks delivered twice")
+	fs.Float64Var(&hooks.Faults.ReorderRate, "webhook-reorder-rate", 0, "fraction of webhooks delivered after the next one")
+	fs.Float64Var(&hooks.Faults.BadSignatureRate, "webhook-bad-signature-rate", 0, "fraction of webhooks signed with a wrong secret")
+	fs.Float64Var(&hooks.Faults.DropRate, "webhook-drop-rate", 0, "fraction of webhooks never delivered")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if err := hooks.Validate(); err != nil {
+		return fmt.Errorf("webhooks: %w", err)
 	}
 	if len(keys) == 0 {
 		return errors.New("at least one --api-key is required")
@@ -94,6 +110,12 @@ func run(args []string) error {
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	sb := sandbox.New(sandbox.Options{Keys: keys, RateLimitPerMinute: *rateLimit, Logger: logger, Behaviour: behaviour})
 	sb.SetFaults(f)
+	if err := sb.SetWebhook(hooks); err != nil {
+		return fmt.Errorf("webhooks: %w", err)
+	}
+	if hooks.URL != "" {
+		logger.Info("Delivering webhooks", "url", hooks.URL)
+	}
 	if *seed != "" {
 		n, err := loadSeed(sb, *seed)
 		if err != nil {

@@ -102,3 +102,16 @@ func TestRunRejectsBadFaults(t *testing.T) {
 		}
 	}
 }
+
+func TestWebhookFlagsAreValidated(t *testing.T) {
+	for _, args := range [][]string{
+		{"--webhook-url", "http://127.0.0.1:1/webhooks/tiquo"},
+		{"--webhook-url", "ftp://127.0.0.1/x", "--webhook-secret", "s"},
+		{"--webhook-url", "http://127.0.0.1:1/x", "--webhook-secret", "s", "--webhook-drop-rate", "1.5"},
+	} {
+		err := run(append([]string{"--listen", "127.0.0.1:0", "--api-key", "k=customers:read"}, args...))
+		if err == nil || !strings.Contains(err.Error(), "webhooks:") {
+			t.Errorf("run %v = %v, want a webhooks error before serving", args, err)
+		}
+	}
+}

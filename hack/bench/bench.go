@@ -30,6 +30,8 @@ const (
 	// limitedSecretName holds a key of its own for the rate-limited cold start.
 	limitedSecretName = "tiquo-api-key-limited"
 	limitedKey        = "sk_test_bench_limited_0123456789"
+	// listPath is the path of the Tiquo list call (the drift scan's pages).
+	listPath = "/v1/customers"
 	// longResync keeps routine resyncs out of the scenarios that do not measure them.
 	longResync = time.Hour
 )
@@ -100,6 +102,7 @@ func (b *bench) scenarios(ctx context.Context) error {
 		{"rate-limited cold start", b.cfg.skipLimited, b.limitedCold},
 		{"steady state with the drift scan", b.cfg.skipSteady, b.steadyWithDriftScan},
 		{"steady state with per-Customer resyncs", b.cfg.skipSteady, b.steadyPerCustomerResync},
+		{"drift correction with and without webhooks", b.cfg.skipDrift, b.driftCorrection},
 	}
 	for _, s := range steps {
 		if s.skip {
@@ -162,6 +165,10 @@ func (b *bench) setup(ctx context.Context) error {
 		}); err != nil {
 			return fmt.Errorf("create the API key Secret %s: %w", name, err)
 		}
+	}
+
+	if err := b.createWebhookSecret(ctx); err != nil {
+		return err
 	}
 
 	rw := []string{sandbox.ScopeRead, sandbox.ScopeWrite}

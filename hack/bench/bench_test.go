@@ -107,6 +107,21 @@ func TestBenchmarkCountsAtCISize(t *testing.T) {
 		}
 	})
 
+	t.Run("drift correction: every edit put back, with webhooks at one GET per edit at most", func(t *testing.T) {
+		d := res.drift
+		if !d.ran {
+			t.Fatal("the drift correction did not run")
+		}
+		for name, c := range map[string]correction{"with webhooks": d.on, "without webhooks": d.off} {
+			if c.edits != driftEdits || c.corrected != c.edits {
+				t.Errorf("%s: %d of %d edits put back; want all %d", name, c.corrected, c.edits, driftEdits)
+			}
+		}
+		if d.onGets > driftEdits {
+			t.Errorf("%d GETs of records for %d edits with webhooks; want at most one each (an echo costs none)", d.onGets, driftEdits)
+		}
+	})
+
 	t.Run("responsiveness: every Customer created during a full resync gets Ready", func(t *testing.T) {
 		for name, r := range map[string]responsiveness{"startup pass": res.respStartup, "periodic resync": res.respResync} {
 			if r.ran && (r.created != cfg.newCustomers || r.ready != r.created) {

@@ -54,6 +54,8 @@ type config struct {
 	// skipLimited and skipSteady leave out the rate-limited cold start and the steady
 	// state (with the responsiveness figures).
 	skipLimited, skipSteady bool
+	// skipDrift leaves out the drift correction with and without webhooks.
+	skipDrift bool
 	// managerFlags are appended to the flags of every manager.
 	managerFlags []string
 	// log receives progress lines.

@@ -11,6 +11,9 @@
 //   - steady state: Tiquo calls per Customer per resync interval, over several intervals, with
 //     the drift scan (the default) and with per-Customer resyncs (--drift-scan=false);
 //   - responsiveness: time to Ready of Customers created while a full resync runs;
+//   - drift correction: time from an out-of-band edit (the sandbox's dashboard) to its
+//     correction, p50/p99 over 100 edits, with the webhook receiver fed by the sandbox and
+//     without (then bounded by the drift scan's interval);
 //   - memory: the manager's peak RSS and heap in use.
 //
 // It prints one table of figures, each against the bound it is measured by and the target
@@ -47,6 +50,8 @@ func main() {
 		"Customers created during each full resync for the responsiveness figures; 0 picks N/10 within [20, 100].")
 	flag.BoolVar(&cfg.skipLimited, "skip-rate-limited", false, "Leave out the rate-limited cold start.")
 	flag.BoolVar(&cfg.skipSteady, "skip-steady", false, "Leave out the steady states and the responsiveness figures.")
+	flag.BoolVar(&cfg.skipDrift, "skip-drift-correction", false,
+		"Leave out the time from an out-of-band edit to its correction, with webhooks and without.")
 	flag.StringVar(&cfg.manager, "manager", "", "The manager binary; empty builds ./cmd/manager into a temporary directory.")
 	flag.StringVar(&cfg.root, "root", ".", "The repository root: the CRDs and ./cmd/manager are found from it.")
 	flag.StringVar(&cfg.workDir, "work-dir", "",

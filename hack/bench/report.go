@@ -151,6 +151,7 @@ func reportRows(res *results) []row {
 			fmt.Sprintf("%.2f", r.r.p99.Seconds()/maxReadyP99.Seconds()), "p99 <= 2s",
 			passFail(r.r.p99 <= maxReadyP99 && r.r.ready == r.r.created)})
 	}
+	rows = append(rows, driftRows(res.drift)...)
 	if res.peakRSS > 0 {
 		rows = append(rows,
 			row{"memory", fmt.Sprintf("manager peak RSS (VmHWM) at N=%d", n), mib(res.peakRSS), mib(maxPeakRSS),

@@ -35,6 +35,8 @@ type results struct {
 	// respStartup and respResync are new Customers timed during the startup pass and a
 	// periodic resync pass.
 	respStartup, respResync responsiveness
+	// drift is the time from an out-of-band edit to its correction, with webhooks and without.
+	drift driftResult
 	// peakRSS and heapInuse are the largest of any manager run; memory has each run's.
 	peakRSS, heapInuse uint64
 	memory             []managerMemory
@@ -347,7 +349,7 @@ func (b *bench) restartInSync(ctx context.Context) error {
 	st := b.sb.Stats()
 	lists := 0
 	for _, r := range b.sb.Requests() {
-		if r.Path == "/v1/customers" && r.Method == "GET" {
+		if r.Path == listPath && r.Method == "GET" {
 			lists++
 		}
 	}

@@ -131,7 +131,7 @@ func (b *bench) steadyState(ctx context.Context, driftScan bool) (steadyResult, 
 	res.statusWrites = b.tracker.modifications(basePrefix) - writes0
 	res.calls = b.callsExceptNew(start, end)
 	for _, r := range b.sb.Requests() {
-		if r.Path == "/v1/customers" && !r.Time.Before(start) && r.Time.Before(end) {
+		if r.Path == listPath && !r.Time.Before(start) && r.Time.Before(end) {
 			res.lists++
 		}
 	}

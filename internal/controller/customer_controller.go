@@ -52,6 +52,9 @@ type CustomerReconciler struct {
 	// customer list once per resync interval, instead of reading every record, wherever
 	// that costs fewer calls.
 	DriftScan bool
+	// Webhook, when set, runs a receiver of Tiquo webhooks that reconciles a Customer as
+	// soon as its record changes (docs/webhooks.md).
+	Webhook *WebhookOptions
 
 	keys     *keyStore
 	secrets  *secretWatches
@@ -59,6 +62,8 @@ type CustomerReconciler struct {
 	writer   *statusWriter
 	schedule *schedule
 	fleet    *fleet
+	hints    *hints
+	receiver *webhookReceiver
 	now      func() time.Time
 }
 
@@ -68,10 +73,11 @@ const maxRequestedAt = 256
 // Reconcile brings one Tiquo record in line with its Customer and reports the outcome.
 //
 // Every reconcile is one pipeline, whatever brought the Customer in line (a spec change, a
-// Secret change, a timer, the drift scan): check the invariants (one Customer per record, a
-// readable key, the schedule), observe the record (a GET, or the drift scan's word that it
-// is unchanged), diff and act, and report (status, events, metrics, when to come back). A
-// cheaper observation replaces the GET and nothing else.
+// Secret change, a timer, the drift scan, a webhook): check the invariants (one Customer per
+// record, a readable key, the schedule), observe the record (a GET, or the drift scan's word
+// that it is unchanged, unless a webhook or a requested sync asks for a GET), diff and act,
+// and report (status, events, metrics, when to come back). A cheaper observation replaces
+// the GET and nothing else.
 func (r *CustomerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	c, err := r.read(ctx, req.NamespacedName)
 	if err != nil || c == nil {
@@ -87,14 +93,20 @@ func (r *CustomerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	// that an overlong value neither fails the status write nor forces every reconcile.
 	requested = strings.ToValidUTF8(requested[:min(len(requested), maxRequestedAt)], "")
 	force := requested != "" && requested != c.Status.LastHandledReconcileAt
+	// A webhook said the record changed: read it, whatever the drift scan last saw.
+	hinted := r.hints.take(req.NamespacedName)
 
 	out := outcome{kind: suspended, reason: crmv1alpha1.ReasonSuspended,
 		message: "spec.suspend is true: the operator makes no calls to Tiquo for this Customer"}
 	if !c.Spec.Suspend {
 		r.fleet.observe(req.NamespacedName, c.Generation, r.now())
 		var wait time.Duration
-		if out, wait = r.sync(ctx, c, force); wait > 0 {
-			// Tiquo must not be called yet for this generation; nothing new to report.
+		if out, wait = r.sync(ctx, c, force, hinted); wait > 0 {
+			// Tiquo must not be called yet for this generation; nothing new to report. A
+			// hint waits for the reconcile after the backoff.
+			if hinted {
+				r.hints.mark(req.NamespacedName)
+			}
 			return ctrl.Result{RequeueAfter: wait, Priority: new(lowPriority)}, nil
 		}
 		if out.kind == synced {
@@ -155,6 +167,7 @@ func (r *CustomerReconciler) read(ctx context.Context, key types.NamespacedName)
 func (r *CustomerReconciler) forget(key types.NamespacedName) {
 	r.schedule.forget(key)
 	r.fleet.forget(key)
+	r.hints.forget(key)
 	if r.writer != nil {
 		r.writer.forget(key)
 	}
@@ -180,8 +193,9 @@ func (r *CustomerReconciler) handOver(ctx context.Context, sw *statusWrite) erro
 
 // sync checks the invariants, observes the record and, when it differs, patches it. It
 // returns wait > 0 instead of an outcome when a transient backoff forbids calling Tiquo for
-// that long.
-func (r *CustomerReconciler) sync(ctx context.Context, c *crmv1alpha1.Customer, force bool) (outcome, time.Duration) {
+// that long. force (a requested sync) lifts holds and backoffs and reads the record; hinted
+// (a webhook said the record changed) only reads the record, within the holds and backoffs.
+func (r *CustomerReconciler) sync(ctx context.Context, c *crmv1alpha1.Customer, force, hinted bool) (outcome, time.Duration) {
 	key := client.ObjectKeyFromObject(c)
 
 	if others, err := r.othersManaging(ctx, c); err != nil {
@@ -219,7 +233,7 @@ func (r *CustomerReconciler) sync(ctx context.Context, c *crmv1alpha1.Customer, 
 		return outcome{}, wait
 	}
 
-	obs, err := r.observe(ctx, c, apiKey, secret, credentials, force)
+	obs, err := r.observe(ctx, c, apiKey, secret, credentials, force || hinted)
 	var out outcome
 	if err != nil {
 		out = classify(err, c.Spec.CustomerID, secret, redactor(&c.Spec, nil))
@@ -265,15 +279,20 @@ type observation struct {
 }
 
 // observe reads the record, unless the drift scan listed it, with the same key, unchanged
-// since the operator last observed it (and no sync was requested).
+// since the operator last observed it, and nothing asked for a read (read: a requested sync
+// or a webhook hint, which may be newer than the scan).
 func (r *CustomerReconciler) observe(ctx context.Context, c *crmv1alpha1.Customer, apiKey string,
-	secret SecretKeySelector, credentials string, force bool) (observation, error) {
-	if !force && r.scanner.unchanged(ctx, secret, credentials, c) {
+	secret SecretKeySelector, credentials string, read bool) (observation, error) {
+	if !read && r.scanner.unchanged(ctx, secret, credentials, c) {
 		return observation{unchanged: true}, nil
 	}
 	live, err := r.call(ctx, func(ctx context.Context) (*tiquo.Customer, error) {
 		return r.API.GetCustomer(ctx, apiKey, c.Spec.CustomerID)
 	})
+	if err == nil && live.UpdatedAt != nil {
+		// What the webhook receiver compares a customer.updated event with.
+		r.hints.saw(client.ObjectKeyFromObject(c), *live.UpdatedAt)
+	}
 	return observation{live: live}, err
 }
 
@@ -309,8 +328,12 @@ func (r *CustomerReconciler) act(ctx context.Context, c *crmv1alpha1.Customer, o
 
 	fields := patch.Fields()
 	log.FromContext(ctx).Info("Patching Tiquo customer", "fields", fields)
-	updated, err := r.call(ctx, func(ctx context.Context) (*tiquo.Customer, error) {
-		return r.API.UpdateCustomer(ctx, apiKey, id, patch)
+	// The PATCH's own customer.updated event must cost nothing, even when it comes before
+	// the answer: hints holds it until the answer's updatedAt is known.
+	updated, err := r.hints.patch(client.ObjectKeyFromObject(c), func() (*tiquo.Customer, error) {
+		return r.call(ctx, func(ctx context.Context) (*tiquo.Customer, error) {
+			return r.API.UpdateCustomer(ctx, apiKey, id, patch)
+		})
 	})
 	if err != nil {
 		out := classify(err, id, secret, redactor(&c.Spec, live))

@@ -116,7 +116,7 @@ func TestDriftedFieldsGetTheSmallestPatch(t *testing.T) {
 			got := waitFor(t, c, metav1.ConditionTrue, crmv1alpha1.ReasonSynced)
 
 			// Exactly that PATCH, and still only that once the operator has had time for more.
-			stays(t, func() error {
+			stays(t, quietWindow, func() error {
 				bodies := patchBodies(t, id)
 				switch {
 				case tc.want == "" && len(bodies) != 0:
@@ -158,7 +158,7 @@ func TestDriftOutsideGitIsPutBack(t *testing.T) {
 		return nil
 	}
 	eventually(t, resyncInterval*4, putBack)
-	stays(t, putBack)
+	stays(t, quietWindow, putBack)
 	if stored, _ := sb.Customer(id); stored.Phone != "+1987654321" {
 		t.Errorf("phone in Tiquo is %q after the correction", stored.Phone)
 	}

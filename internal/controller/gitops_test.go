@@ -76,7 +76,7 @@ func TestSuspendStopsAllCalls(t *testing.T) {
 		return nil
 	}
 	eventually(t, 10*time.Second, putBack)
-	stays(t, putBack)
+	stays(t, quietWindow, putBack)
 	eventually(t, 10*time.Second, func() error {
 		if cond := suspendedCondition(get(t, c)); cond != nil {
 			return errorf("Suspended condition stays after resuming: %+v", cond)
@@ -127,7 +127,7 @@ func TestObservePolicyReportsWithoutPatching(t *testing.T) {
 	// Switching to Sync sends exactly the pending changes.
 	update(t, c, func(c *crmv1alpha1.Customer) { c.Spec.ManagementPolicy = crmv1alpha1.ManagementPolicySync })
 	got = waitFor(t, c, metav1.ConditionTrue, crmv1alpha1.ReasonSynced)
-	stays(t, func() error {
+	stays(t, quietWindow, func() error {
 		if b := patchBodies(t, id); len(b) != 1 || b[0] != `{"address":{"line1":"456 Oak Avenue"},"phone":"+1987654321"}` {
 			return errorf("PATCHes %v after switching to Sync", b)
 		}

@@ -182,14 +182,14 @@ func waitScans(t *testing.T, n int) {
 	})
 }
 
-// stays fails the test unless f keeps returning nil for quietWindow: an "exactly one" that
-// is seen at once must also hold once the operator has had time to do more.
-func stays(t *testing.T, f func() error) {
+// stays fails the test unless f keeps returning nil for d: an "exactly one" that is seen
+// at once must also hold once the operator has had time to do more.
+func stays(t *testing.T, d time.Duration, f func() error) {
 	t.Helper()
-	deadline := time.Now().Add(quietWindow)
+	deadline := time.Now().Add(d)
 	for {
 		if err := f(); err != nil {
-			t.Fatalf("within %s: %v", quietWindow, err)
+			t.Fatalf("within %s: %v", d, err)
 		}
 		if time.Now().After(deadline) {
 			return

@@ -119,7 +119,7 @@ func TestRequestedAtIsCutAndHandledOnce(t *testing.T) {
 		}
 		return nil
 	})
-	stays(t, func() error {
+	stays(t, quietWindow, func() error {
 		if n := calls(id)["GET"]; n != 2 {
 			return errorf("%d GETs; want the first and the one requested", n)
 		}
@@ -134,7 +134,7 @@ func TestRequestedAtIsCutAndHandledOnce(t *testing.T) {
 		return nil
 	})
 	update(t, c, func(c *crmv1alpha1.Customer) { c.Annotations[crmv1alpha1.ReconcileRequestAnnotation] = "again" })
-	stays(t, func() error {
+	stays(t, quietWindow, func() error {
 		got := get(t, c)
 		if n := calls(id)["GET"]; n != 2 || got.Status.LastHandledReconcileAt != long[:256] {
 			return errorf("while suspended: %d GETs, lastHandledReconcileAt %q; want 2 and the earlier request", n,

@@ -38,11 +38,17 @@ var (
 		Name: "tiquo_customer_transient_failures_total",
 		Help: "Syncs that failed for a reason that may pass (RateLimited, APIUnavailable).",
 	}, []string{"reason"})
+	webhookEventsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tiquo_webhook_events_total",
+		Help: "Tiquo webhook deliveries by event type (customer.created, customer.updated, customer.deleted, " +
+			"other, unknown) and verdict (queued, unknown_id, bad_signature, stale, duplicate, echo, rate_limited, " +
+			"malformed, ignored, unavailable).",
+	}, []string{"type", "verdict"})
 )
 
 func init() {
 	metrics.Registry.MustRegister(patchesTotal, patchedFieldsTotal, driftCorrectionsTotal, customersByReason,
-		timeToReady, transientFailuresTotal)
+		timeToReady, transientFailuresTotal, webhookEventsTotal)
 }
 
 // fleet tracks what the per-object metrics need: each Customer's current Ready reason, and

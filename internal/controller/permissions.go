@@ -28,6 +28,13 @@ import (
 // data read with a get. The Secrets Customers name are granted by their own namespaces'
 // Roles (docs/install.md).
 // +kubebuilder:rbac:groups="",namespace=system,resources=secrets,resourceNames=api-key,verbs=get;list;watch
+//
+// The webhook signing Secret (config/components/webhook), by name, in the operator's own
+// namespace: the receiver, when --webhook-bind-address turns it on, reads it with a get (a
+// copy is held a minute, and read again when a signature does not match). The rule is always
+// there; without the component the installer creates no Secret of that name (and kustomize
+// leaves the name unprefixed), so it grants nothing.
+// +kubebuilder:rbac:groups="",namespace=system,resources=secrets,resourceNames=webhook-secret,verbs=get
 
 // Permission is one request the manager must be allowed to make, and what it is for.
 type Permission struct {
@@ -64,11 +71,12 @@ func (p Permission) String() string {
 
 // RequiredPermissions lists what the manager does with the Kubernetes API: read Customers
 // and write their status and events in each namespace of namespaces (nil: every namespace),
-// read the default API key Secret by name, and hold the leader election Lease in
-// leaseNamespace (empty: no leader election). The Secrets Customers name themselves are not
+// read the default API key Secret by name, get the webhook signing Secret by name (webhook
+// nil: no receiver), and hold the leader election Lease in leaseNamespace (empty: no leader
+// election). The Secrets Customers name themselves are not
 // listed: which they are is known only from the Customers, and a Customer whose Secret the
 // manager may not read says so in its status.
-func RequiredPermissions(namespaces []string, def *SecretKeySelector, leaseNamespace string) []Permission {
+func RequiredPermissions(namespaces []string, def, webhook *SecretKeySelector, leaseNamespace string) []Permission {
 	if len(namespaces) == 0 {
 		namespaces = []string{""}
 	}
@@ -86,13 +94,17 @@ func RequiredPermissions(namespaces []string, def *SecretKeySelector, leaseNames
 		}
 	}
 	if def != nil {
-		for _, verb := range []string{"get", "list", "watch"} {
+		for _, verb := range []string{verbGet, "list", "watch"} {
 			perms = append(perms, Permission{Verb: verb, Resource: "secrets", Namespace: def.Namespace, Name: def.Name,
 				For: "the default API key Secret (--default-api-key-secret)"})
 		}
 	}
+	if webhook != nil {
+		perms = append(perms, Permission{Verb: verbGet, Resource: "secrets", Namespace: webhook.Namespace, Name: webhook.Name,
+			For: "the webhook signing Secret (--webhook-secret); without it every delivery is refused"})
+	}
 	if leaseNamespace != "" {
-		for _, verb := range []string{"get", "create", "update"} {
+		for _, verb := range []string{verbGet, "create", "update"} {
 			perms = append(perms, Permission{Verb: verb, Group: "coordination.k8s.io", Resource: "leases",
 				Namespace: leaseNamespace, For: "leader election", Essential: true})
 		}
@@ -101,6 +113,9 @@ func RequiredPermissions(namespaces []string, def *SecretKeySelector, leaseNames
 }
 
 const crmv1alpha1Group = "crm.tiquo.co"
+
+// verbGet is the verb of a read of one object.
+const verbGet = "get"
 
 // MissingPermissions asks the API server, with one SelfSubjectAccessReview each, which of
 // perms the manager's own identity lacks. Every authenticated identity may create them.

@@ -75,7 +75,7 @@ func TestSecretForbiddenNamesTheGrant(t *testing.T) {
 func TestRequiredPermissions(t *testing.T) {
 	def := &SecretKeySelector{Namespace: "ops", Name: "tiquo-default", Key: "apiKey"}
 	var got []string
-	for _, p := range RequiredPermissions([]string{"shop"}, def, "ops") {
+	for _, p := range RequiredPermissions([]string{"shop"}, def, &SecretKeySelector{Namespace: "ops", Name: "hook", Key: "secret"}, "ops") {
 		got = append(got, p.String())
 	}
 	want := []string{
@@ -87,6 +87,7 @@ func TestRequiredPermissions(t *testing.T) {
 		"get secrets named tiquo-default in namespace ops",
 		"list secrets named tiquo-default in namespace ops",
 		"watch secrets named tiquo-default in namespace ops",
+		"get secrets named hook in namespace ops",
 		"get leases.coordination.k8s.io in namespace ops",
 		"create leases.coordination.k8s.io in namespace ops",
 		"update leases.coordination.k8s.io in namespace ops",
@@ -94,7 +95,7 @@ func TestRequiredPermissions(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("RequiredPermissions (-want +got):\n%s", diff)
 	}
-	all := RequiredPermissions(nil, nil, "")
+	all := RequiredPermissions(nil, nil, nil, "")
 	if len(all) != 5 || all[0].String() != "list customers.crm.tiquo.co in all namespaces" {
 		t.Errorf("RequiredPermissions with no namespaces, Secret or Lease = %v", all)
 	}

@@ -74,6 +74,13 @@ func (r *CustomerReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Mana
 		}
 		b = b.WatchesRawSource(source.Channel(r.scanner.events, &handler.EnqueueRequestForObject{}))
 	}
+	if r.Webhook != nil {
+		r.receiver = newWebhookReceiver(r, *r.Webhook)
+		if err := mgr.Add(r.receiver); err != nil {
+			return fmt.Errorf("add webhook receiver: %w", err)
+		}
+		b = b.WatchesRawSource(source.Channel(r.receiver.events, &handler.EnqueueRequestForObject{}))
+	}
 	return b.Complete(r)
 }
 
@@ -116,10 +123,20 @@ func (r *CustomerReconciler) setDefaults(mgr ctrl.Manager) error {
 	r.secrets.swept = r.keys.release
 	r.schedule = newSchedule()
 	r.fleet = newFleet()
+	r.hints = newHints()
 	if r.now == nil {
 		r.now = time.Now
 	}
 	return nil
+}
+
+// WebhookAddress returns the address the webhook receiver listens on, or "" when it is off
+// or not listening yet.
+func (r *CustomerReconciler) WebhookAddress() string {
+	if r.receiver == nil {
+		return ""
+	}
+	return r.receiver.address()
 }
 
 // customersSharingID maps a Customer that appeared or went to the other Customers naming the

@@ -46,6 +46,10 @@ const (
 	defaultSecretNamespace = "tiquo-system"
 	defaultSecretName      = "tiquo-default"
 
+	// The receiver of Tiquo webhooks takes its signing secret from this Secret.
+	webhookSecretName = "tiquo-webhook"
+	webhookSecret     = "whsec_suite_0123456789"
+
 	// Intervals of the manager under test, short so that resyncs (and drift scans) happen
 	// within a test.
 	resyncInterval  = 2 * time.Second
@@ -204,6 +208,12 @@ func startManager(ctx context.Context, cfg *rest.Config, logger logr.Logger) err
 	if err := k8sClient.Create(ctx, apiKeySecret(defaultSecretNamespace, defaultSecretName, keyReadWrite)); err != nil {
 		return err
 	}
+	if err := k8sClient.Create(ctx, &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: defaultSecretNamespace, Name: webhookSecretName},
+		Data:       map[string][]byte{"secret": []byte(webhookSecret)},
+	}); err != nil {
+		return err
+	}
 
 	api, err := tiquo.New(tiquo.Config{BaseURL: sb.URL, Timeout: 2 * time.Second, Logger: logger.WithName("tiquo"),
 		Registerer: metrics.Registry})
@@ -225,6 +235,10 @@ func startManager(ctx context.Context, cfg *rest.Config, logger logr.Logger) err
 		MaxConcurrentReconciles: 4,
 		// The drift scan is on, as the manager ships.
 		DriftScan: true,
+		// The webhook receiver listens; the sandbox delivers to it only in the tests that
+		// turn its webhooks on (webhook_test.go).
+		Webhook: &controller.WebhookOptions{BindAddress: "127.0.0.1:0",
+			Secret: controller.SecretKeySelector{Namespace: defaultSecretNamespace, Name: webhookSecretName, Key: "secret"}},
 	}
 	if err := r.SetupWithManager(ctx, mgr); err != nil {
 		return err

@@ -89,8 +89,9 @@ func (s *Sandbox) Stats() Stats {
 //	GET    /_sandbox/customers       every record, archived ones included
 //	GET    /_sandbox/customers?email=x  every record with that email, any case
 //	GET    /_sandbox/customers/{id}  the stored record
-//	PUT    /_sandbox/customers/{id}  seed or overwrite a record
-//	DELETE /_sandbox/customers/{id}  remove a record
+//	PUT    /_sandbox/customers/{id}  edit (or create) a record as the dashboard
+//	                                 would: updatedAt moves unless the body sets it
+//	DELETE /_sandbox/customers/{id}  remove a record as the dashboard would
 //	PUT    /_sandbox/customers/{id}/active-bookings  {"activeBookings": n};
 //	                                 n > 0 makes DELETE answer 409
 //	GET    /_sandbox/stats           counts by method and status
@@ -99,6 +100,12 @@ func (s *Sandbox) Stats() Stats {
 //	GET    /_sandbox/behaviour       the behaviour options in force
 //	PUT    /_sandbox/behaviour       replace the behaviour options
 //	PUT    /_sandbox/rate-limit      {"perMinute": n}; 0 = unlimited
+//	GET    /_sandbox/webhooks        the webhook config (secret hidden) and stats
+//	PUT    /_sandbox/webhooks        set where and how webhooks are delivered
+//	DELETE /_sandbox/webhooks        stop delivering webhooks
+//	GET    /_sandbox/webhooks/deliveries  the delivery log, oldest first
+//
+// Changes through the customers endpoints send webhooks (see WebhookConfig).
 func (s *Sandbox) serveAdmin(w http.ResponseWriter, r *http.Request) {
 	p := strings.TrimPrefix(r.URL.EscapedPath(), "/_sandbox")
 	switch {
@@ -109,6 +116,8 @@ func (s *Sandbox) serveAdmin(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusNoContent)
 	case p == "/stats" && r.Method == http.MethodGet:
 		writeAdmin(w, http.StatusOK, s.Stats())
+	case p == "/webhooks" || p == "/webhooks/deliveries":
+		s.serveAdminWebhooks(w, r, p)
 	case p == "/faults" || p == "/behaviour" || p == "/rate-limit":
 		s.serveAdminSettings(w, r, p)
 	case p == "/customers":
@@ -167,7 +176,7 @@ func (s *Sandbox) serveAdminSettings(w http.ResponseWriter, r *http.Request, p s
 		s.SetRateLimit(body.PerMinute)
 		writeAdmin(w, http.StatusOK, body)
 	default:
-		writeAdmin(w, http.StatusMethodNotAllowed, adminError{"method not allowed"})
+		writeAdmin(w, http.StatusMethodNotAllowed, errMethodNotAllowed)
 	}
 }
 
@@ -186,19 +195,20 @@ func (s *Sandbox) serveAdminCustomer(w http.ResponseWriter, r *http.Request, id 
 			return
 		}
 		c.ID = id
-		s.PutCustomer(c)
-		stored, _ := s.Customer(id)
-		writeAdmin(w, http.StatusOK, stored)
+		writeAdmin(w, http.StatusOK, s.EditCustomer(c))
 	case http.MethodDelete:
-		if !s.store.remove(id) {
+		if !s.DeleteCustomer(id) {
 			writeAdmin(w, http.StatusNotFound, adminError{"no such customer"})
 			return
 		}
 		w.WriteHeader(http.StatusNoContent)
 	default:
-		writeAdmin(w, http.StatusMethodNotAllowed, adminError{"method not allowed"})
+		writeAdmin(w, http.StatusMethodNotAllowed, errMethodNotAllowed)
 	}
 }
+
+// errMethodNotAllowed answers a method an admin endpoint does not serve.
+var errMethodNotAllowed = adminError{"method not allowed"}
 
 type adminError struct {
 	Error string `json:"error"`

@@ -110,6 +110,9 @@ type Sandbox struct {
 
 	closeOnce sync.Once
 	done      chan struct{}
+
+	// webhooks delivers an event for every change (webhooks.go).
+	webhooks *webhooks
 }
 
 // New returns a Sandbox configured by opts, with no customers.
@@ -124,6 +127,8 @@ func New(opts Options) *Sandbox {
 		logSize: opts.RequestLogSize,
 		stats:   newStats(),
 		done:    make(chan struct{}),
+
+		webhooks: newWebhooks(),
 	}
 	s.behaviour = opts.Behaviour
 	if s.now == nil {
@@ -482,6 +487,7 @@ func (s *Sandbox) create(body []byte, f Faults) response {
 	if err != nil {
 		return errorResponse(http.StatusConflict, "conflict", "A customer with this email already exists", fieldEmail)
 	}
+	s.changed(nil, &created)
 	return dataResponse(http.StatusCreated, created.public())
 }
 
@@ -492,6 +498,7 @@ func (s *Sandbox) update(id string, body []byte, f Faults) response {
 	}
 	b := s.behaviourWith(f)
 	p.normalize(b)
+	old, _ := s.store.get(id)
 	c, err := s.store.update(id, p, s.timestamp(), b)
 	switch {
 	case errors.Is(err, errNotFound):
@@ -499,6 +506,7 @@ func (s *Sandbox) update(id string, body []byte, f Faults) response {
 	case errors.Is(err, errEmailTaken):
 		return errorResponse(http.StatusConflict, "conflict", "A customer with this email already exists", fieldEmail)
 	}
+	s.changed(&old, &c)
 	if b.PartialPatchResponse {
 		return dataResponse(http.StatusOK, c.partial())
 	}
@@ -519,5 +527,6 @@ func (s *Sandbox) delete(id string) response {
 	if !s.store.remove(id) {
 		return notFound()
 	}
+	s.changed(&c, nil)
 	return dataResponse(http.StatusOK, map[string]any{"id": id, "deleted": true})
 }
