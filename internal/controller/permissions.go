@@ -29,12 +29,9 @@ import (
 // Roles (docs/install.md).
 // +kubebuilder:rbac:groups="",namespace=system,resources=secrets,resourceNames=api-key,verbs=get;list;watch
 //
-// The webhook signing Secret (config/components/webhook), by name, in the operator's own
-// namespace: the receiver, when --webhook-bind-address turns it on, reads it with a get (a
-// copy is held a minute, and read again when a signature does not match). The rule is always
-// there; without the component the installer creates no Secret of that name (and kustomize
-// leaves the name unprefixed), so it grants nothing.
-// +kubebuilder:rbac:groups="",namespace=system,resources=secrets,resourceNames=webhook-secret,verbs=get
+// The webhook signing Secret is granted, by name and with get only, by the opt-in component
+// config/components/webhook (and the chart's webhook.enabled), which also creates it: an
+// install without the receiver grants nothing for it.
 
 // Permission is one request the manager must be allowed to make, and what it is for.
 type Permission struct {

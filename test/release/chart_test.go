@@ -131,6 +131,31 @@ func TestChartMatchesConfig(t *testing.T) {
 			helmTemplate(t, "--include-crds", "--set", "flags.watch-namespaces=shop"), skipNamespace)
 	})
 
+	t.Run("webhook", func(t *testing.T) {
+		// config/default with the opt-in webhook component, as docs/webhooks.md tells.
+		dir := t.TempDir()
+		if err := os.CopyFS(dir, os.DirFS(filepath.Join(repoRoot, "config"))); err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(dir, "default", "kustomization.yaml")
+		k, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		text := string(k)
+		for _, line := range []string{"#components:\n", "#- ../components/webhook\n"} {
+			if !strings.Contains(text, line) {
+				t.Fatalf("config/default/kustomization.yaml has no line %q to uncomment", line)
+			}
+			text = strings.Replace(text, line, line[1:], 1)
+		}
+		if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		want := kustomizeBuild(t, filepath.Join(dir, "default"))
+		compareObjects(t, want, helmTemplate(t, "--include-crds", "--set", "webhook.enabled=true"), skipNamespace)
+	})
+
 	t.Run("monitoring", func(t *testing.T) {
 		// config/default with the commented ../prometheus and ../grafana lines enabled, as
 		// docs/install.md tells users to.
@@ -227,7 +252,9 @@ func TestNonDefaultValuesRender(t *testing.T) {
 			values["extraEnv"].([]any)...)},
 		{"pod annotation", get("spec", "template", "metadata", "annotations", "example.com/team"), "crm"},
 		{"pod label", get("spec", "template", "metadata", "labels", "example.com/tier"), "backend"},
-		{"metrics port", container["ports"], []any{map[string]any{"containerPort": int64(9443), "name": "https", "protocol": "TCP"}}},
+		{"metrics and webhook ports", container["ports"], []any{
+			map[string]any{"containerPort": int64(9555), "name": "tiquo-webhook", "protocol": "TCP"},
+			map[string]any{"containerPort": int64(9443), "name": "https", "protocol": "TCP"}}},
 		{"probe port", get(append(pod, "containers")...).([]any)[0].(map[string]any)["livenessProbe"].(map[string]any)["httpGet"].(map[string]any)["port"], int64(9081)},
 	} {
 		if d := cmp.Diff(tc.want, tc.got); d != "" {
@@ -247,7 +274,34 @@ func TestNonDefaultValuesRender(t *testing.T) {
 			t.Errorf("the manager args %v do not include %s (flags.%s)", args, want, name)
 		}
 	}
-	if want := len(flags) + 1 + len(values["extraArgs"].([]any)); len(args) != want {
+	// webhook.*: the receiver's two flags, its port, Service and NetworkPolicy on that port,
+	// and a get on the Secret it names (which the chart does not create: secret.create false).
+	for _, want := range []string{"--webhook-bind-address=:9555", "--webhook-secret=" + namespace + "/tiquo-hooks:signing"} {
+		if !slices.Contains(args, want) {
+			t.Errorf("the manager args %v do not include %s (webhook.*)", args, want)
+		}
+	}
+	webhookObjs := map[string]bool{}
+	for _, o := range objs {
+		switch {
+		case o.GetKind() == "Service" && o.GetName() == "crm-webhook-receiver":
+			ports, _, _ := unstructured.NestedSlice(o.Object, "spec", "ports")
+			webhookObjs["service"] = len(ports) == 1 && fmt.Sprint(ports[0].(map[string]any)["port"]) == "9555"
+		case o.GetKind() == "NetworkPolicy" && o.GetName() == "crm-allow-webhook-traffic":
+			webhookObjs["networkpolicy"] = strings.Contains(fmt.Sprint(o.Object["spec"]), "ingress-nginx") &&
+				strings.Contains(fmt.Sprint(o.Object["spec"]), "9555")
+		case o.GetKind() == "Secret" && o.GetName() == "tiquo-hooks":
+			t.Errorf("webhook.secret.create is false but the chart renders %s", key(o))
+		case o.GetKind() == "Role" && o.GetName() == "crm-webhook-secret-reader":
+			webhookObjs["role"] = strings.Contains(fmt.Sprint(o.Object["rules"]), "tiquo-hooks")
+		}
+	}
+	for _, what := range []string{"service", "networkpolicy", "role"} {
+		if !webhookObjs[what] {
+			t.Errorf("webhook.* does not render the receiver's %s as the values say", what)
+		}
+	}
+	if want := len(flags) + 3 + len(values["extraArgs"].([]any)); len(args) != want {
 		t.Errorf("the manager has %d args, want %d: %v", len(args), want, args)
 	}
 	if !slices.Contains(args, "--default-api-key-secret=tiquo-keys/shared-tiquo-key:token") {
@@ -265,12 +319,28 @@ func TestNonDefaultValuesRender(t *testing.T) {
 	if s, ok := kinds["Secret"]; ok {
 		t.Errorf("apiKeySecret.create is false but the chart renders %s", key(s))
 	}
-	svc := find(t, objs, "Service")
+	var svc *unstructured.Unstructured
+	for _, o := range objs {
+		if o.GetKind() == "Service" && strings.HasSuffix(o.GetName(), "-metrics-service") {
+			svc = o
+		}
+	}
+	if svc == nil {
+		t.Fatal("no metrics Service rendered")
+	}
 	if port, _, _ := unstructured.NestedSlice(svc.Object, "spec", "ports"); len(port) != 1 ||
 		port[0].(map[string]any)["port"] != int64(9443) {
 		t.Errorf("the metrics Service's ports %v do not follow metrics-bind-address :9443", port)
 	}
-	np := find(t, objs, "NetworkPolicy")
+	var np *unstructured.Unstructured
+	for _, o := range objs {
+		if o.GetKind() == "NetworkPolicy" && strings.HasSuffix(o.GetName(), "-allow-metrics-traffic") {
+			np = o
+		}
+	}
+	if np == nil {
+		t.Fatal("no metrics NetworkPolicy rendered")
+	}
 	from, _, _ := unstructured.NestedSlice(np.Object, "spec", "ingress")
 	if d := cmp.Diff(values["networkPolicy"].(map[string]any)["from"], from[0].(map[string]any)["from"]); d != "" {
 		t.Errorf("the NetworkPolicy's peers (-want +got):\n%s", d)

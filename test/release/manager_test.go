@@ -66,6 +66,8 @@ func managerFlags(t *testing.T) []string {
 // chartFlagValues are the flags the chart sets from values other than flags.<name>.
 var chartFlagValues = map[string]string{
 	"default-api-key-secret": "apiKeySecret",
+	"webhook-bind-address":   "webhook",
+	"webhook-secret":         "webhook",
 }
 
 // TestChartCoversEveryManagerFlag fails when the manager has a flag that the chart's values

@@ -74,6 +74,13 @@ app.kubernetes.io/name: {{ include "tiquo-operator.name" . }}
 {{- end }}
 
 {{/*
+The name of the webhook signing Secret.
+*/}}
+{{- define "tiquo-operator.webhookSecretName" -}}
+{{- default (printf "%s-webhook-secret" (include "tiquo-operator.fullname" .)) .Values.webhook.secret.name }}
+{{- end }}
+
+{{/*
 The namespace of the default API key Secret.
 */}}
 {{- define "tiquo-operator.apiKeySecretNamespace" -}}
@@ -121,6 +128,14 @@ The manager's arguments: one per flag that is not null, in the order of the flag
 {{- $ref = printf "%s:%s" $ref .Values.apiKeySecret.key }}
 {{- end }}
 {{- $args = append $args (printf "--default-api-key-secret=%s" $ref) }}
+{{- end }}
+{{- if .Values.webhook.enabled }}
+{{- $args = append $args (printf "--webhook-bind-address=:%d" (int64 .Values.webhook.port)) }}
+{{- $ref := printf "%s/%s" .Release.Namespace (include "tiquo-operator.webhookSecretName" .) }}
+{{- if ne .Values.webhook.secret.key "secret" }}
+{{- $ref = printf "%s:%s" $ref .Values.webhook.secret.key }}
+{{- end }}
+{{- $args = append $args (printf "--webhook-secret=%s" $ref) }}
 {{- end }}
 {{- concat $args .Values.extraArgs | toYaml }}
 {{- end }}
