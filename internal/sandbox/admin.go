@@ -109,35 +109,53 @@ func (s *Sandbox) Stats() Stats {
 func (s *Sandbox) serveAdmin(w http.ResponseWriter, r *http.Request) {
 	p := strings.TrimPrefix(r.URL.EscapedPath(), "/_sandbox")
 	switch {
-	case p == "/requests" && r.Method == http.MethodGet:
-		writeAdmin(w, http.StatusOK, s.Requests())
-	case p == "/requests" && r.Method == http.MethodDelete:
-		s.ClearRequests()
-		w.WriteHeader(http.StatusNoContent)
-	case p == "/stats" && r.Method == http.MethodGet:
-		writeAdmin(w, http.StatusOK, s.Stats())
+	case p == "/requests" || p == "/stats":
+		s.serveAdminLog(w, r, p)
 	case p == "/webhooks" || p == "/webhooks/deliveries":
 		s.serveAdminWebhooks(w, r, p)
 	case p == "/faults" || p == "/behaviour" || p == "/rate-limit":
 		s.serveAdminSettings(w, r, p)
 	case p == "/customers":
 		s.serveAdminCustomers(w, r)
-	case strings.HasPrefix(p, "/customers/") && strings.Count(p, "/") == 3 && strings.HasSuffix(p, "/active-bookings"):
-		id, err := url.PathUnescape(strings.TrimSuffix(p[len("/customers/"):], "/active-bookings"))
-		if err != nil || id == "" {
-			writeAdmin(w, http.StatusBadRequest, adminError{"bad customer id"})
-			return
-		}
-		s.serveAdminActiveBookings(w, r, id)
-	case strings.HasPrefix(p, "/customers/") && !strings.Contains(p[len("/customers/"):], "/"):
-		id, err := url.PathUnescape(p[len("/customers/"):])
-		if err != nil || id == "" {
-			writeAdmin(w, http.StatusBadRequest, adminError{"bad customer id"})
-			return
-		}
-		s.serveAdminCustomer(w, r, id)
+	case strings.HasPrefix(p, "/customers/"):
+		s.serveAdminCustomerPath(w, r, p[len("/customers/"):])
 	default:
-		writeAdmin(w, http.StatusNotFound, adminError{"no such sandbox endpoint"})
+		writeAdmin(w, http.StatusNotFound, errNoEndpoint)
+	}
+}
+
+// errNoEndpoint answers a path or method the admin API does not serve.
+var errNoEndpoint = adminError{"no such sandbox endpoint"}
+
+// serveAdminLog serves the request log and the stats.
+func (s *Sandbox) serveAdminLog(w http.ResponseWriter, r *http.Request, p string) {
+	switch r.Method + " " + p {
+	case "GET /requests":
+		writeAdmin(w, http.StatusOK, s.Requests())
+	case "DELETE /requests":
+		s.ClearRequests()
+		w.WriteHeader(http.StatusNoContent)
+	case "GET /stats":
+		writeAdmin(w, http.StatusOK, s.Stats())
+	default:
+		writeAdmin(w, http.StatusNotFound, errNoEndpoint)
+	}
+}
+
+// serveAdminCustomerPath serves /customers/{id} and /customers/{id}/active-bookings; rest is
+// the path after /customers/.
+func (s *Sandbox) serveAdminCustomerPath(w http.ResponseWriter, r *http.Request, rest string) {
+	raw, sub, _ := strings.Cut(rest, "/")
+	id, err := url.PathUnescape(raw)
+	switch {
+	case sub != "" && sub != "active-bookings":
+		writeAdmin(w, http.StatusNotFound, errNoEndpoint)
+	case err != nil || id == "":
+		writeAdmin(w, http.StatusBadRequest, adminError{"bad customer id"})
+	case sub == "active-bookings":
+		s.serveAdminActiveBookings(w, r, id)
+	default:
+		s.serveAdminCustomer(w, r, id)
 	}
 }
 
