@@ -11,6 +11,32 @@ import (
 	"github.com/tiquo-operator/tiquo-operator/internal/controller"
 )
 
+// parsed binds the operator's flags to a flag set of its own, parses args and validates them.
+func parsed(t *testing.T, args []string) (*operatorFlags, *controller.SecretKeySelector, error) {
+	t.Helper()
+	var f operatorFlags
+	fs := flag.NewFlagSet("manager", flag.ContinueOnError)
+	f.bind(fs)
+	if err := fs.Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	secret, _, err := f.validate()
+	return &f, secret, err
+}
+
+// wantErrors fails the test unless err holds each part of want.
+func wantErrors(t *testing.T, args []string, err error, want []string) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("%v accepted", args)
+	}
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error %q does not say %q", err, w)
+		}
+	}
+}
+
 // Flag values that cannot work are refused before anything starts, each with a message
 // naming the flag; the defaults pass.
 func TestOperatorFlagsAreValidated(t *testing.T) {
@@ -36,13 +62,7 @@ func TestOperatorFlagsAreValidated(t *testing.T) {
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			var f operatorFlags
-			fs := flag.NewFlagSet("manager", flag.ContinueOnError)
-			f.bind(fs)
-			if err := fs.Parse(tc.args); err != nil {
-				t.Fatal(err)
-			}
-			secret, _, err := f.validate()
+			_, secret, err := parsed(t, tc.args)
 			if len(tc.want) == 0 {
 				if err != nil {
 					t.Fatalf("validate: %v", err)
@@ -52,14 +72,7 @@ func TestOperatorFlagsAreValidated(t *testing.T) {
 				}
 				return
 			}
-			if err == nil {
-				t.Fatalf("%v accepted", tc.args)
-			}
-			for _, w := range tc.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("error %q does not say %q", err, w)
-				}
-			}
+			wantErrors(t, tc.args, err, tc.want)
 		})
 	}
 }
@@ -91,22 +104,9 @@ func TestWebhookFlags(t *testing.T) {
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			var f operatorFlags
-			fs := flag.NewFlagSet("manager", flag.ContinueOnError)
-			f.bind(fs)
-			if err := fs.Parse(tc.args); err != nil {
-				t.Fatal(err)
-			}
-			_, _, err := f.validate()
+			f, _, err := parsed(t, tc.args)
 			if len(tc.errs) > 0 {
-				if err == nil {
-					t.Fatalf("%v accepted", tc.args)
-				}
-				for _, w := range tc.errs {
-					if !strings.Contains(err.Error(), w) {
-						t.Errorf("error %q does not say %q", err, w)
-					}
-				}
+				wantErrors(t, tc.args, err, tc.errs)
 				return
 			}
 			if err != nil {

@@ -117,6 +117,32 @@ func compareObjects(t *testing.T, want, got []*unstructured.Unstructured, skip m
 // TestChartMatchesConfig is the check `make verify` runs: with default values, the chart
 // renders what `make deploy` applies, and with the monitoring toggles on, what config/default
 // renders with config/prometheus and config/grafana included.
+// defaultWith copies config/ into a temporary directory, uncomments the given lines of its
+// default/kustomization.yaml (each starts with #), and returns that kustomization's directory.
+func defaultWith(t *testing.T, lines ...string) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.CopyFS(dir, os.DirFS(filepath.Join(repoRoot, "config"))); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "default", "kustomization.yaml")
+	k, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(k)
+	for _, line := range lines {
+		if !strings.Contains(text, line) {
+			t.Fatalf("config/default/kustomization.yaml has no line %q to uncomment", line)
+		}
+		text = strings.Replace(text, line, line[1:], 1)
+	}
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return filepath.Join(dir, "default")
+}
+
 func TestChartMatchesConfig(t *testing.T) {
 	// helm install --create-namespace creates the namespace; the chart does not render it.
 	skipNamespace := map[string]string{"Namespace": "helm install --create-namespace creates it"}
@@ -133,52 +159,14 @@ func TestChartMatchesConfig(t *testing.T) {
 
 	t.Run("webhook", func(t *testing.T) {
 		// config/default with the opt-in webhook component, as docs/webhooks.md tells.
-		dir := t.TempDir()
-		if err := os.CopyFS(dir, os.DirFS(filepath.Join(repoRoot, "config"))); err != nil {
-			t.Fatal(err)
-		}
-		path := filepath.Join(dir, "default", "kustomization.yaml")
-		k, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		text := string(k)
-		for _, line := range []string{"#components:\n", "#- ../components/webhook\n"} {
-			if !strings.Contains(text, line) {
-				t.Fatalf("config/default/kustomization.yaml has no line %q to uncomment", line)
-			}
-			text = strings.Replace(text, line, line[1:], 1)
-		}
-		if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		want := kustomizeBuild(t, filepath.Join(dir, "default"))
+		want := kustomizeBuild(t, defaultWith(t, "#components:\n", "#- ../components/webhook\n"))
 		compareObjects(t, want, helmTemplate(t, "--include-crds", "--set", "webhook.enabled=true"), skipNamespace)
 	})
 
 	t.Run("monitoring", func(t *testing.T) {
 		// config/default with the commented ../prometheus and ../grafana lines enabled, as
 		// docs/install.md tells users to.
-		dir := t.TempDir()
-		if err := os.CopyFS(dir, os.DirFS(filepath.Join(repoRoot, "config"))); err != nil {
-			t.Fatal(err)
-		}
-		path := filepath.Join(dir, "default", "kustomization.yaml")
-		k, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		text := string(k)
-		for _, base := range []string{"../prometheus", "../grafana"} {
-			if !strings.Contains(text, "#- "+base+"\n") {
-				t.Fatalf("config/default/kustomization.yaml has no line %q to uncomment", "#- "+base)
-			}
-			text = strings.Replace(text, "#- "+base+"\n", "- "+base+"\n", 1)
-		}
-		if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		want := kustomizeBuild(t, filepath.Join(dir, "default"))
+		want := kustomizeBuild(t, defaultWith(t, "#- ../prometheus\n", "#- ../grafana\n"))
 		got := helmTemplate(t, "--include-crds",
 			"--set", "serviceMonitor.enabled=true,prometheusRule.enabled=true,dashboard.enabled=true")
 		for _, kind := range []string{"ServiceMonitor", "PrometheusRule", "ConfigMap"} {
