@@ -42,9 +42,9 @@ type managerArgs struct {
 type managerProcess struct {
 	*child.Process
 	// purpose names the scenario the manager runs for.
-	purpose    string
-	metricsURL string
-	started    time.Time
+	purpose     string
+	metricsAddr string
+	started     time.Time
 }
 
 func startManager(a managerArgs) (*managerProcess, error) {
@@ -72,7 +72,7 @@ func startManager(a managerArgs) (*managerProcess, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &managerProcess{Process: proc, metricsURL: "http://" + metricsAddr + "/metrics", started: started}, nil
+	return &managerProcess{Process: proc, metricsAddr: metricsAddr, started: started}, nil
 }
 
 // exited returns an error when the manager is no longer running.
@@ -98,7 +98,7 @@ func (p *managerProcess) memory(ctx context.Context) (peakRSS, heapInuse uint64,
 	if err != nil {
 		return 0, 0, err
 	}
-	text, err := scrapeManager(ctx, p.metricsURL)
+	text, err := child.Metrics(ctx, p.metricsAddr)
 	if err != nil {
 		return 0, 0, err
 	}
@@ -119,7 +119,7 @@ type managerStats struct {
 
 func (p *managerProcess) stats(ctx context.Context) (managerStats, error) {
 	var st managerStats
-	text, err := scrapeManager(ctx, p.metricsURL)
+	text, err := child.Metrics(ctx, p.metricsAddr)
 	if err != nil {
 		return st, err
 	}

@@ -197,23 +197,3 @@ func (m *apiServerMetrics) counts(ctx context.Context) (apiCounts, error) {
 	}
 	return c, nil
 }
-
-// scrapeManager reads the manager's /metrics over plain HTTP on loopback.
-func scrapeManager(ctx context.Context, url string) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-	if err != nil {
-		return "", err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer func() { _ = resp.Body.Close() }()
-	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("GET %s: %s", url, resp.Status)
-	}
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
-	return string(b), err
-}

@@ -1,11 +1,7 @@
 package release_test
 
 import (
-	"context"
-	"fmt"
-	"io"
 	"net"
-	"net/http"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -134,7 +130,7 @@ func TestNamedMetricsAreExported(t *testing.T) {
 			t.Fatalf("the manager exited")
 		case <-time.After(500 * time.Millisecond):
 		}
-		if text, err = scrape(ctx, addr); err != nil {
+		if text, err = child.Metrics(ctx, addr); err != nil {
 			continue
 		}
 		if len(steps) > 0 && counted(text, steps[0].until) {
@@ -168,29 +164,6 @@ func counted(text, name string) bool {
 		}
 	}
 	return false
-}
-
-// scrape returns the manager's /metrics.
-func scrape(ctx context.Context, addr string) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/metrics", nil)
-	if err != nil {
-		return "", err
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return "", err
-	}
-	defer func() { _ = resp.Body.Close() }()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return "", err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("GET /metrics: %s", resp.Status)
-	}
-	return string(body), nil
 }
 
 // freeAddr returns a loopback address with a port nothing listens on.

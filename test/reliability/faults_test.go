@@ -19,6 +19,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	crmv1alpha1 "github.com/tiquo-operator/tiquo-operator/api/v1alpha1"
+	"github.com/tiquo-operator/tiquo-operator/internal/child"
 	"github.com/tiquo-operator/tiquo-operator/internal/controller"
 	"github.com/tiquo-operator/tiquo-operator/internal/sandbox"
 	"github.com/tiquo-operator/tiquo-operator/internal/tiquo"
@@ -353,7 +354,7 @@ func TestManagerBinaryUnderTiquoFaults(t *testing.T) {
 	}
 	waitAll(t, ns, 90*time.Second, wants...)
 	goroutines := func() float64 {
-		text, err := scrape(metricsAddr)
+		text, err := child.Metrics(context.Background(), metricsAddr)
 		if err != nil {
 			t.Fatalf("scrape the manager's metrics: %v", err)
 		}

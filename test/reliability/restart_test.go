@@ -8,6 +8,7 @@ import (
 	"time"
 
 	crmv1alpha1 "github.com/tiquo-operator/tiquo-operator/api/v1alpha1"
+	"github.com/tiquo-operator/tiquo-operator/internal/child"
 	"github.com/tiquo-operator/tiquo-operator/internal/sandbox"
 )
 
@@ -41,7 +42,7 @@ func TestRestartReportsEveryCustomer(t *testing.T) {
 	calls := len(f.log())
 	second, addr := start("restart-2")
 	eventually(t, 3*interval, func() error {
-		text, err := scrape(addr)
+		text, err := child.Metrics(context.Background(), addr)
 		if err != nil {
 			return err
 		}

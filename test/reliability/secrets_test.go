@@ -21,6 +21,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	crmv1alpha1 "github.com/tiquo-operator/tiquo-operator/api/v1alpha1"
+	"github.com/tiquo-operator/tiquo-operator/internal/child"
 	"github.com/tiquo-operator/tiquo-operator/internal/sandbox"
 )
 
@@ -122,7 +123,7 @@ func TestSecretsAndPersonalDataStayOut(t *testing.T) {
 			t.Fatalf("the manager's output lacks %s: the logs were not captured at high verbosity", line)
 		}
 	}
-	metricsText, err := scrape(metricsAddr)
+	metricsText, err := child.Metrics(context.Background(), metricsAddr)
 	if err != nil {
 		t.Fatal(err)
 	}
