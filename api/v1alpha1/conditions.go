@@ -16,6 +16,11 @@ const (
 	// ConditionSuspended is True while spec.suspend is true and the operator makes no calls
 	// to Tiquo for this Customer.
 	ConditionSuspended = "Suspended"
+	// ConditionDeletionPolicy is present while spec.deletionPolicy is not Orphan. True: the
+	// policy will be applied when the Customer is deleted (its reason is the policy). False:
+	// it will not (reason DeletionPolicyForbidden or ObserveOnly), and deleting the Customer
+	// leaves the record as it is.
+	ConditionDeletionPolicy = "DeletionPolicy"
 )
 
 // Reasons carried by the conditions above. The Ready condition's reason is what
@@ -23,8 +28,9 @@ const (
 const (
 	// ReasonSynced: the record matches the spec, either already or after a PATCH.
 	ReasonSynced = "Synced"
-	// ReasonNotFound: Tiquo has no customer with spec.customerId (HTTP 404). Check the id;
-	// the operator never creates customers.
+	// ReasonNotFound: Tiquo has no customer with spec.customerId (HTTP 404), or the record
+	// this Customer was bound to is gone. Check the id; the operator never creates a record
+	// named by id.
 	ReasonNotFound = "NotFound"
 	// ReasonEmailConflict: another Tiquo customer already uses spec.email (HTTP 409).
 	ReasonEmailConflict = "EmailConflict"
@@ -55,4 +61,20 @@ const (
 	// the named fields (it normalises them); the operator stops patching those fields for
 	// this generation. Write the spec in the form Tiquo stores.
 	ReasonNonConvergent = "NonConvergent"
+	// ReasonCreating: the operator sent POST /v1/customers and does not know yet whether Tiquo
+	// stored the record (a timeout, a reset connection, a 5xx); it looks the email up before
+	// anything else, so the POST is never blindly repeated.
+	ReasonCreating = "Creating"
+	// ReasonAdoptionRefused: customerId is not set, a Tiquo record already has spec.email,
+	// and adoptionPolicy is Refuse. The message names the record's id.
+	ReasonAdoptionRefused = "AdoptionRefused"
+	// ReasonDeletionBlocked: the Customer is being deleted with deletionPolicy Delete and
+	// Tiquo refused to delete the record because it has active bookings or orders (HTTP 409).
+	// The finalizer stays; the operator checks again slowly.
+	ReasonDeletionBlocked = "DeletionBlocked"
+	// ReasonDeletionPolicyForbidden: the operator does not allow spec.deletionPolicy
+	// (--allowed-deletion-policies); deleting the Customer leaves the record as it is.
+	ReasonDeletionPolicyForbidden = "DeletionPolicyForbidden"
+	// ReasonObserveOnly: managementPolicy is Observe, so the deletion policy is not applied.
+	ReasonObserveOnly = "ObserveOnly"
 )

@@ -83,6 +83,9 @@ func TestAdmissionAcceptsValidCustomers(t *testing.T) {
 		"unicode names":             {CustomerID: "c9", FirstName: ptr.To("Zoë"), LastName: ptr.To("Ångström")},
 		"secret ref without key":    {CustomerID: "c10", APIKeySecretRef: &crmv1alpha1.SecretKeyReference{Name: "tiquo"}},
 		"marketing consent refused": {CustomerID: "c11", MarketingConsent: ptr.To(false)},
+		"declared by email": {FirstName: ptr.To("New"), LastName: ptr.To("Person"), Email: ptr.To("new@example.com"),
+			AdoptionPolicy: crmv1alpha1.AdoptionPolicyRefuse, DeletionPolicy: crmv1alpha1.DeletionPolicyArchive},
+		"id with a delete policy": {CustomerID: "c13", DeletionPolicy: crmv1alpha1.DeletionPolicyDelete},
 		"gitops controls": {CustomerID: "c12", Suspend: true, ManagementPolicy: crmv1alpha1.ManagementPolicyObserve,
 			SyncInterval: &metav1.Duration{Duration: 90 * time.Second}},
 	}
@@ -105,8 +108,22 @@ func TestAdmissionRejectsInvalidCustomers(t *testing.T) {
 		// field is the path the error must name; want is a part of the message a person reads.
 		field, want string
 	}{
-		"empty customerId": {
-			spec: crmv1alpha1.CustomerSpec{}, field: "spec.customerId", want: "should be at least 1 chars long"},
+		"neither customerId nor email": {
+			spec:  crmv1alpha1.CustomerSpec{FirstName: ptr.To("John"), LastName: ptr.To("Doe")},
+			field: "spec", want: "email is required when customerId is not set"},
+		"no customerId and no first name": {
+			spec:  crmv1alpha1.CustomerSpec{LastName: ptr.To("Doe"), Email: ptr.To("john@example.com")},
+			field: "spec", want: "firstName is required when customerId is not set"},
+		"no customerId and no last name": {
+			spec:  crmv1alpha1.CustomerSpec{FirstName: ptr.To("John"), Email: ptr.To("john@example.com")},
+			field: "spec", want: "lastName is required when customerId is not set"},
+		"unknown deletion policy": {
+			spec:  crmv1alpha1.CustomerSpec{CustomerID: "c", DeletionPolicy: "Purge"},
+			field: "spec.deletionPolicy", want: `supported values: "Orphan", "Archive", "Delete"`},
+		"unknown adoption policy": {
+			spec: crmv1alpha1.CustomerSpec{FirstName: ptr.To("J"), LastName: ptr.To("D"),
+				Email: ptr.To("j@example.com"), AdoptionPolicy: "Merge"},
+			field: "spec.adoptionPolicy", want: `supported values: "Adopt", "Refuse"`},
 		"customerId with a slash": {
 			spec:  crmv1alpha1.CustomerSpec{CustomerID: "a/b"},
 			field: "spec.customerId", want: "should match '^[A-Za-z0-9_-]+$'"},
@@ -242,7 +259,7 @@ func TestAdmissionRejectsMalformedManifests(t *testing.T) {
 		spec        map[string]any
 		field, want string
 	}{
-		"missing customerId":         {spec: map[string]any{"firstName": "John"}, field: "spec.customerId", want: "Required value"},
+		"empty customerId":           {spec: map[string]any{"customerId": ""}, field: "spec.customerId", want: "should be at least 1 chars long"},
 		"secret ref without a name":  {spec: map[string]any{"customerId": "c", "apiKeySecretRef": map[string]any{"key": "apiKey"}}, field: "spec.apiKeySecretRef.name", want: "Required value"},
 		"tags as a string":           {spec: map[string]any{"customerId": "c", "tags": "VIP"}, field: "spec.tags", want: "Invalid value"},
 		"consent as a string":        {spec: map[string]any{"customerId": "c", "marketingConsent": "yes"}, field: "spec.marketingConsent", want: "Invalid value"},
@@ -284,6 +301,34 @@ func TestCustomerIDIsImmutable(t *testing.T) {
 	obj.Spec.Notes = ptr.To("b")
 	if err := k8sClient.Update(ctx, obj); err != nil {
 		t.Fatalf("updating another field was rejected: %v", err)
+	}
+
+	// Removing the id would turn a Customer that names a record into one that finds or
+	// creates one.
+	obj.Spec.CustomerID = ""
+	obj.Spec.FirstName, obj.Spec.LastName, obj.Spec.Email = ptr.To("J"), ptr.To("D"), ptr.To("j@example.com")
+	err = k8sClient.Update(ctx, obj)
+	assertInvalid(t, err, "spec", "customerId cannot be removed once set")
+}
+
+// TestEmailOfADeclaredCustomerMayChange: a Customer without customerId keeps its record
+// through an email change (the operator patches it), so the email is not immutable; and the
+// id of the record it was bound to may be written into the spec later.
+func TestEmailOfADeclaredCustomerMayChange(t *testing.T) {
+	ctx := context.Background()
+	ns := newNamespace(t)
+	obj := customer(ns, "declared", crmv1alpha1.CustomerSpec{
+		FirstName: ptr.To("J"), LastName: ptr.To("D"), Email: ptr.To("j@example.com")})
+	if err := k8sClient.Create(ctx, obj); err != nil {
+		t.Fatalf("create: %v", err)
+	}
+	obj.Spec.Email = ptr.To("j.d@example.com")
+	if err := k8sClient.Update(ctx, obj); err != nil {
+		t.Fatalf("changing the email was rejected: %v", err)
+	}
+	obj.Spec.CustomerID = "cust_abc123"
+	if err := k8sClient.Update(ctx, obj); err != nil {
+		t.Fatalf("setting customerId later was rejected: %v", err)
 	}
 }
 

@@ -72,7 +72,9 @@ func TestKubectlExplainDocumentsEveryField(t *testing.T) {
 		"customer.spec":                 "A field that is absent is not managed",
 		"customer.spec.tags":            "compared without regard to order",
 		"customer.spec.address":         "each subfield is managed on its own",
-		"customer.spec.customerId":      "cannot be changed once set",
+		"customer.spec.customerId":      "cannot be changed or removed once set",
+		"customer.spec.deletionPolicy":  "Orphan (the default) leaves it as it is",
+		"customer.status.customerId":    "Once set it never changes",
 		"customer.spec.apiKeySecretRef": "in this Customer's namespace",
 		"customer.status":               "never holds personal data",
 	} {
@@ -92,6 +94,8 @@ func TestKubectlGetShowsReadinessColumns(t *testing.T) {
 	}
 	now := metav1.Now()
 	obj.Status.LastSyncTime = &now
+	// The column shows the record the Customer is bound to, which the operator writes.
+	obj.Status.CustomerID = "cust_abc123"
 	obj.Status.Conditions = []metav1.Condition{{
 		Type: crmv1alpha1.ConditionReady, Status: metav1.ConditionFalse, Reason: crmv1alpha1.ReasonNotFound,
 		Message: "Tiquo has no customer with this id", ObservedGeneration: obj.Generation, LastTransitionTime: now,

@@ -6,22 +6,52 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// CustomerSpec declares the desired fields of one existing Tiquo customer record.
+// CustomerSpec declares the desired fields of one Tiquo customer record: an existing record
+// named by customerId, or, without customerId, a customer that must exist, found by email or
+// created.
 //
 // Field names are Tiquo's wire names, so the spec reads like the body of
 // PATCH /v1/customers/{id}. A field that is absent is not managed: the operator never sends
 // it and never reports drift on it. A field that is present is desired state, including the
 // empty value: notes: "" clears the notes and tags: [] removes every tag.
+//
+// +kubebuilder:validation:XValidation:rule="has(self.customerId) || has(self.email)",message="email is required when customerId is not set: the operator finds the customer by email or creates it"
+// +kubebuilder:validation:XValidation:rule="has(self.customerId) || has(self.firstName)",message="firstName is required when customerId is not set: Tiquo needs it to create the customer"
+// +kubebuilder:validation:XValidation:rule="has(self.customerId) || has(self.lastName)",message="lastName is required when customerId is not set: Tiquo needs it to create the customer"
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.customerId) || has(self.customerId)",message="customerId cannot be removed once set; create a new Customer to manage another record"
 type CustomerSpec struct {
-	// customerId is the id of the Tiquo customer this object manages, for example
-	// cust_abc123. The record must already exist: the operator never creates or deletes
-	// customers. It cannot be changed once set; create a new Customer to manage another record.
-	// +required
+	// customerId is the id of an existing Tiquo customer this object manages, for example
+	// cust_abc123. A 404 is reported as NotFound: the operator never creates a record named
+	// by id. It cannot be changed or removed once set.
+	//
+	// Without customerId, the Customer declares a customer that must exist: the operator
+	// looks the email up in Tiquo and adopts the record it finds (see adoptionPolicy) or
+	// creates one from the spec, and binds this object to it for life through
+	// status.customerId. firstName, lastName and email are then required.
+	// +optional
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=64
 	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9_-]+$`
 	// +kubebuilder:validation:XValidation:rule="self == oldSelf",message="customerId is immutable; create a new Customer to manage another record"
-	CustomerID string `json:"customerId"`
+	CustomerID string `json:"customerId,omitempty"`
+
+	// adoptionPolicy says what to do, when customerId is not set, with a Tiquo record that
+	// already has spec.email: Adopt (the default) binds this Customer to it and patches it to
+	// the spec; Refuse leaves it alone and reports AdoptionRefused, naming its id. It has no
+	// effect once the Customer is bound to a record.
+	// +optional
+	AdoptionPolicy AdoptionPolicy `json:"adoptionPolicy,omitempty"`
+
+	// deletionPolicy says what deleting this Customer does to the Tiquo record: Orphan (the
+	// default) leaves it as it is; Archive sends PATCH {"archived": true}, which hides it from
+	// Tiquo's lists and can be undone; Delete removes it for good (profile, loyalty points,
+	// notes and documents; future bookings are cancelled). While it is Archive or Delete the
+	// Customer carries a finalizer; a record with active bookings is not deleted, and the
+	// Customer waits with reason DeletionBlocked. The operator may forbid a policy
+	// (--allowed-deletion-policies); a forbidden policy is reported in the DeletionPolicy
+	// condition and treated as Orphan.
+	// +optional
+	DeletionPolicy DeletionPolicy `json:"deletionPolicy,omitempty"`
 
 	// firstName is the customer's first name. Absent: not managed.
 	// +optional
@@ -103,7 +133,7 @@ type CustomerSpec struct {
 	Suspend bool `json:"suspend,omitempty"`
 
 	// managementPolicy is Sync (the default: patch the record to match) or Observe (read
-	// and report, never patch: status.pendingChanges names the fields a PATCH would change,
+	// and report, never create, patch, archive or delete: status.pendingChanges names the fields a PATCH would change,
 	// and Ready is False with reason Drifted while any differ). Use Observe to adopt an
 	// account read-only before letting the operator write.
 	// +optional
@@ -125,6 +155,35 @@ type CustomerSpec struct {
 	// +optional
 	APIKeySecretRef *SecretKeyReference `json:"apiKeySecretRef,omitempty"`
 }
+
+// AdoptionPolicy says whether a Customer without customerId may take over a Tiquo record that
+// already has its email.
+// +kubebuilder:validation:Enum=Adopt;Refuse
+type AdoptionPolicy string
+
+const (
+	// AdoptionPolicyAdopt binds the Customer to the record that has its email. It is the default.
+	AdoptionPolicyAdopt AdoptionPolicy = "Adopt"
+	// AdoptionPolicyRefuse leaves a record that has the Customer's email alone and reports it.
+	AdoptionPolicyRefuse AdoptionPolicy = "Refuse"
+)
+
+// DeletionPolicy says what deleting a Customer does to its Tiquo record.
+// +kubebuilder:validation:Enum=Orphan;Archive;Delete
+type DeletionPolicy string
+
+const (
+	// DeletionPolicyOrphan leaves the record as it is. It is the default.
+	DeletionPolicyOrphan DeletionPolicy = "Orphan"
+	// DeletionPolicyArchive archives the record: PATCH {"archived": true}. It can be undone.
+	DeletionPolicyArchive DeletionPolicy = "Archive"
+	// DeletionPolicyDelete deletes the record for good: DELETE /v1/customers/{id}.
+	DeletionPolicyDelete DeletionPolicy = "Delete"
+)
+
+// DeletionFinalizer holds a Customer whose deletionPolicy is Archive or Delete until the
+// operator has archived or deleted its record.
+const DeletionFinalizer = "crm.tiquo.co/deletion-policy"
 
 // ManagementPolicy says whether the operator may write to the Tiquo record.
 // +kubebuilder:validation:Enum=Sync;Observe
@@ -201,6 +260,19 @@ type SecretKeyReference struct {
 // CustomerStatus is the state the operator last observed. It never holds personal data:
 // names, email, phone, address and notes are not copied here.
 type CustomerStatus struct {
+	// customerId is the id of the Tiquo record this Customer is bound to: spec.customerId,
+	// or the record the operator found by email or created. Once set it never changes.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	CustomerID string `json:"customerId,omitempty"`
+
+	// pendingCreate is set just before the operator sends POST /v1/customers and cleared
+	// when the Customer is bound. While it is set, a record found by the email of that POST
+	// is taken as the one the POST created (never refused), and no second POST is sent
+	// before the email is looked up again.
+	// +optional
+	PendingCreate *PendingCreate `json:"pendingCreate,omitempty"`
+
 	// observedGeneration is the generation of the spec that last reached a final state:
 	// Ready=True or Stalled=True.
 	// +optional
@@ -272,7 +344,21 @@ type CustomerStatus struct {
 	LastPatchedFields []string `json:"lastPatchedFields,omitempty"`
 }
 
-// Customer declares the desired fields of one existing customer record in Tiquo. The
+// PendingCreate records a POST /v1/customers whose result the operator has not bound yet.
+type PendingCreate struct {
+	// since is when the POST was about to be sent.
+	// +required
+	Since metav1.Time `json:"since"`
+
+	// emailDigest identifies, without holding it, the email the POST was sent with: the
+	// hex SHA-256 of the object's uid and the lower-cased email. It lets the operator find
+	// the record of that POST after spec.email has changed.
+	// +required
+	// +kubebuilder:validation:MaxLength=64
+	EmailDigest string `json:"emailDigest"`
+}
+
+// Customer declares the desired fields of one customer record in Tiquo. The
 // operator reads the live record, compares the fields this object manages, sends the
 // smallest PATCH that makes them match, and reports the outcome as conditions.
 // +kubebuilder:object:root=true
@@ -280,7 +366,7 @@ type CustomerStatus struct {
 // +kubebuilder:resource:shortName=cust,categories=tiquo
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Status",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`
-// +kubebuilder:printcolumn:name="Customer-ID",type=string,JSONPath=`.spec.customerId`
+// +kubebuilder:printcolumn:name="Customer-ID",type=string,JSONPath=`.status.customerId`
 // +kubebuilder:printcolumn:name="Last-Sync",type=date,JSONPath=`.status.lastSyncTime`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
 type Customer struct {
@@ -312,4 +398,13 @@ type CustomerList struct {
 	metav1.ListMeta `json:"metadata,omitempty"`
 	// items are the Customers.
 	Items []Customer `json:"items"`
+}
+
+// BoundID returns the id of the Tiquo record c manages: spec.customerId, or the record it was
+// bound to by email, or "" while it is not bound yet.
+func (c *Customer) BoundID() string {
+	if c.Spec.CustomerID != "" {
+		return c.Spec.CustomerID
+	}
+	return c.Status.CustomerID
 }

@@ -276,6 +276,22 @@ func (c *Client) CreateCustomer(ctx context.Context, apiKey string, req CreateRe
 	return &out, nil
 }
 
+// SetArchived archives (true) or restores (false) a customer with
+// PATCH /v1/customers/{id} {"archived": ...} and returns the record as
+// Tiquo stored it. An archived record keeps its data and its email but is
+// hidden from lists and lookups by email.
+func (c *Client) SetArchived(ctx context.Context, apiKey, id string, archived bool) (*Customer, error) {
+	if err := checkID(id); err != nil {
+		return nil, err
+	}
+	var out Customer
+	body := object{{name: "archived", value: archived}}
+	if _, err := c.do(ctx, apiKey, http.MethodPatch, id, nil, body, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
 // DeleteCustomer deletes a customer for good (DELETE /v1/customers/{id},
 // scope customers:write). A 404 means the customer is already gone; a 409
 // that it has active bookings or orders.

@@ -164,6 +164,47 @@ func TestCreateAndDeleteCustomer(t *testing.T) {
 	}
 }
 
+// TestArchiveAndRestore: SetArchived sends only {"archived": ...}, and the record comes back
+// with the flag; an archived record is hidden from a lookup by email until it is restored.
+func TestArchiveAndRestore(t *testing.T) {
+	e := newEnv(t, sandbox.Options{}, tiquo.Config{})
+	ctx := context.Background()
+	c, err := e.client.CreateCustomer(ctx, keyRW, tiquo.CreateRequest{FirstName: "Ann", LastName: "Lee", Email: "ann@example.com"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := func() int {
+		n := 0
+		for _, err := range e.client.ListCustomers(ctx, keyRW, tiquo.ListOptions{Email: "ANN@example.com"}) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			n++
+		}
+		return n
+	}
+	archived, err := e.client.SetArchived(ctx, keyRW, c.ID, true)
+	if err != nil || !archived.Archived || archived.ID != c.ID {
+		t.Fatalf("SetArchived(true) = %+v, %v", archived, err)
+	}
+	reqs := e.sb.Requests()
+	if last := reqs[len(reqs)-1]; last.Method != "PATCH" || string(last.Body) != `{"archived":true}` {
+		t.Errorf("archive sent %s %s", last.Method, last.Body)
+	}
+	if n := found(); n != 0 {
+		t.Errorf("lookup by email found %d archived records, want 0", n)
+	}
+	if restored, err := e.client.SetArchived(ctx, keyRW, c.ID, false); err != nil || restored.Archived {
+		t.Fatalf("SetArchived(false) = %+v, %v", restored, err)
+	}
+	if n := found(); n != 1 {
+		t.Errorf("lookup by email found %d restored records, want 1", n)
+	}
+	if _, err := e.client.SetArchived(ctx, keyRW, "cust_none", true); !tiquo.IsNotFound(err) {
+		t.Errorf("archiving an unknown id: %v, want 404", err)
+	}
+}
+
 // TestErrors covers every status and code of tiquo-api.md section 5.
 func TestErrors(t *testing.T) {
 	e := newEnv(t, sandbox.Options{}, tiquo.Config{})
@@ -284,7 +325,7 @@ func TestErrorBodies(t *testing.T) {
 		"plain":                  {503, "upstream connect error", tiquo.APIError{StatusCode: 503, Message: "Service Unavailable"}},
 		"envelope without error": {400, `{"success":false}`, tiquo.APIError{StatusCode: 400, Message: "Bad Request"}},
 		"extra fields": {409, `{"success":false,"error":{"code":"conflict","message":"Cannot delete customer with active bookings","activeBookings":2}}`,
-			tiquo.APIError{StatusCode: 409, Code: "conflict", Message: "Cannot delete customer with active bookings"}},
+			tiquo.APIError{StatusCode: 409, Code: "conflict", Message: "Cannot delete customer with active bookings", ActiveBookings: 2}},
 		"redirect is not followed": {307, "", tiquo.APIError{StatusCode: 307, Message: "Temporary Redirect"}},
 	}
 	for name, tc := range cases {

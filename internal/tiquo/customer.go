@@ -33,6 +33,9 @@ type Customer struct {
 	PreferredLocationID string   `json:"preferredLocationId,omitempty"`
 	CompanyID           string   `json:"companyId,omitempty"`
 	MarketingConsent    *bool    `json:"marketingConsent,omitempty"`
+	// Archived is true for a record archived with PATCH {"archived": true}: lists and
+	// lookups by email hide it, and it still holds its email.
+	Archived bool `json:"archived,omitempty"`
 	// LoyaltyPoints, TotalSpent, VisitCount, CreatedAt, UpdatedAt and
 	// LastVisit are read-only.
 	LoyaltyPoints int64      `json:"loyaltyPoints,omitempty"`

@@ -55,6 +55,9 @@ type APIError struct {
 	Message string
 	// Field is error.field, the input a validation error is about.
 	Field string
+	// ActiveBookings is error.activeBookings, the number of active bookings or orders that
+	// keep a DELETE from succeeding (409); zero when the answer did not say.
+	ActiveBookings int
 	// RetryAfter is when to try again, from Retry-After or, on a 429,
 	// X-RateLimit-Reset; zero when the answer did not say.
 	RetryAfter time.Time
@@ -94,6 +97,8 @@ type errorEnvelope struct {
 		Code    string `json:"code"`
 		Message string `json:"message"`
 		Field   string `json:"field"`
+		// ActiveBookings is an extra of the DELETE 409.
+		ActiveBookings int `json:"activeBookings"`
 	} `json:"error"`
 }
 
@@ -105,6 +110,7 @@ func newAPIError(status int, body []byte, retryAfter time.Time) *APIError {
 	var env errorEnvelope
 	if json.Unmarshal(body, &env) == nil && env.Error != nil {
 		e.Code, e.Message, e.Field = env.Error.Code, env.Error.Message, env.Error.Field
+		e.ActiveBookings = env.Error.ActiveBookings
 	}
 	if e.Message == "" {
 		e.Message = http.StatusText(status)
