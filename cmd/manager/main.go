@@ -63,6 +63,7 @@ type operatorFlags struct {
 	webhookBindAddress      string
 	webhookSecret           string
 	webhookTolerance        time.Duration
+	deletionPolicies        string
 }
 
 func (f *operatorFlags) bind(fs *flag.FlagSet) {
@@ -97,6 +98,10 @@ func (f *operatorFlags) bind(fs *flag.FlagSet) {
 			") or namespace/name:key; required with --webhook-bind-address.")
 	fs.DurationVar(&f.webhookTolerance, "webhook-timestamp-tolerance", controller.DefaultWebhookTolerance,
 		"How far a webhook's X-Tiquo-Timestamp may be from the manager's clock before the delivery is refused as stale.")
+	fs.StringVar(&f.deletionPolicies, "allowed-deletion-policies", "Orphan,Archive,Delete",
+		"The spec.deletionPolicy values Customers may use, comma-separated; Orphan is always allowed. "+
+			"A Customer asking for another says so in its DeletionPolicy condition and deleting it leaves the record. "+
+			"Orphan,Archive forbids deleting Tiquo records.")
 	fs.StringVar(&f.caFile, "tiquo-ca-file", "",
 		"A PEM bundle of extra CA certificates to trust for the Tiquo API. TLS verification is always on.")
 }
@@ -133,6 +138,9 @@ func (f *operatorFlags) validate() (*controller.SecretKeySelector, []string, err
 	}
 	if _, err := f.webhook(); err != nil {
 		errs = append(errs, err)
+	}
+	if _, err := controller.ParseDeletionPolicies(f.deletionPolicies); err != nil {
+		errs = append(errs, fmt.Errorf("--allowed-deletion-policies: %w", err))
 	}
 	return def, namespaces, errors.Join(errs...)
 }
@@ -225,7 +233,8 @@ func main() {
 	ctrl.SetLogger(logging.CapVerbosity(zap.New(zap.UseFlagOptions(&opts))))
 
 	defaultSecret, watchNamespaces, err := op.validate()
-	webhookOptions, _ := op.webhook() // validate has reported its error
+	webhookOptions, _ := op.webhook()                                            // validate has reported its error
+	deletionPolicies, _ := controller.ParseDeletionPolicies(op.deletionPolicies) // validate has reported its error
 	if enableLeaderElection && (retryPeriod <= 0 || renewDeadline <= retryPeriod || leaseDuration <= renewDeadline) {
 		err = errors.Join(err, fmt.Errorf("leader election needs 0 < --leader-elect-retry-period (%s) < "+
 			"--leader-elect-renew-deadline (%s) < --leader-elect-lease-duration (%s)", retryPeriod, renewDeadline, leaseDuration))
@@ -324,6 +333,7 @@ func main() {
 		MaxConcurrentReconciles: op.maxConcurrentReconciles,
 		DriftScan:               op.driftScan,
 		Webhook:                 webhookOptions,
+		AllowedDeletionPolicies: deletionPolicies,
 	}).SetupWithManager(ctx, mgr); err != nil {
 		setupLog.Error(err, "Unable to create controller", "controller", "Customer")
 		os.Exit(1)

@@ -55,6 +55,9 @@ type CustomerReconciler struct {
 	// Webhook, when set, runs a receiver of Tiquo webhooks that reconciles a Customer as
 	// soon as its record changes (docs/webhooks.md).
 	Webhook *WebhookOptions
+	// AllowedDeletionPolicies are the spec.deletionPolicy values the operator applies; a
+	// Customer asking for another is treated as Orphan. Nil allows all three.
+	AllowedDeletionPolicies []crmv1alpha1.DeletionPolicy
 
 	keys     *keyStore
 	secrets  *secretWatches

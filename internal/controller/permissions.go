@@ -15,10 +15,11 @@ import (
 // The manager's RBAC, generated into config/rbac/role.yaml. Each rule is what RequiredPermissions
 // checks at startup, and docs/install.md says what each is for.
 //
-// Customers: the cache lists and watches them; status reports each outcome; events record
-// them. In cluster mode these rules form a ClusterRole; config/namespaced grants the same in
+// Customers: the cache lists and watches them; an update adds and removes the finalizer of a
+// Customer whose deletionPolicy is Archive or Delete; status reports each outcome; events
+// record them. In cluster mode these rules form a ClusterRole; config/namespaced grants the same in
 // a Role per watched namespace.
-// +kubebuilder:rbac:groups=crm.tiquo.co,resources=customers,verbs=list;watch
+// +kubebuilder:rbac:groups=crm.tiquo.co,resources=customers,verbs=list;watch;update
 // +kubebuilder:rbac:groups=crm.tiquo.co,resources=customers/status,verbs=patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 //
@@ -83,6 +84,8 @@ func RequiredPermissions(namespaces []string, def, webhook *SecretKeySelector, l
 			perms = append(perms, Permission{Verb: verb, Group: crmv1alpha1Group, Resource: "customers", Namespace: ns,
 				For: "the cache of Customers", Essential: true})
 		}
+		perms = append(perms, Permission{Verb: "update", Group: crmv1alpha1Group, Resource: "customers", Namespace: ns,
+			For: "the finalizer of Customers whose deletionPolicy is Archive or Delete"})
 		perms = append(perms, Permission{Verb: "patch", Group: crmv1alpha1Group, Resource: "customers",
 			Subresource: "status", Namespace: ns, For: "reporting each Customer's outcome", Essential: true})
 		for _, verb := range []string{"create", "patch"} {
