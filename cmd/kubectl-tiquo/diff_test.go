@@ -202,22 +202,25 @@ func TestDiffErrors(t *testing.T) {
 	writeFile(t, badVersion, strings.Replace(inSync, "v1alpha1", "v9", 1))
 	noID := filepath.Join(dir, "noid", "n.yaml")
 	writeFile(t, noID, strings.Replace(inSync, "customerId: cust_def456", "lastName: X", 1))
+	bare := filepath.Join(dir, "bare", "b.yaml")
+	writeFile(t, bare, strings.Replace(strings.Replace(inSync, "customerId: cust_def456", "", 1), "firstName: Jane", "", 1))
 
 	for name, tc := range map[string]struct {
 		env  map[string]string
 		args []string
 		want string
 	}{
-		"no files":       {tiquoEnv(sb), []string{"diff"}, "-f FILE_OR_DIR"},
-		"missing file":   {tiquoEnv(sb), []string{"diff", "-f", filepath.Join(dir, "nope.yaml")}, "no such file"},
-		"unknown field":  {tiquoEnv(sb), []string{"diff", "-f", typo}, `unknown field "fristName"`},
-		"no customers":   {tiquoEnv(sb), []string{"diff", "-f", otherKinds}, "no Customer manifests found"},
-		"apiVersion":     {tiquoEnv(sb), []string{"diff", "-f", badVersion}, "unsupported apiVersion crm.tiquo.co/v9"},
-		"no customerId":  {tiquoEnv(sb), []string{"diff", "-f", noID}, "spec.customerId is missing"},
-		"no key":         {map[string]string{envBaseURL: sb.URL}, []string{"diff", "-f", filepath.Join(dir, "b.yaml")}, "no Tiquo API key"},
-		"rejected key":   {map[string]string{envAPIKey: testKey + "x", envBaseURL: sb.URL}, []string{"diff", "-f", filepath.Join(dir, "b.yaml")}, "401 unauthorized"},
-		"bad base URL":   {map[string]string{envAPIKey: testKey, envBaseURL: "ftp://example.com"}, []string{"diff", "-f", filepath.Join(dir, "b.yaml")}, "base URL must be an absolute http or https URL"},
-		"extra argument": {tiquoEnv(sb), []string{"diff", "-f", dir, "extra"}, "unknown command"},
+		"no files":        {tiquoEnv(sb), []string{"diff"}, "-f FILE_OR_DIR"},
+		"missing file":    {tiquoEnv(sb), []string{"diff", "-f", filepath.Join(dir, "nope.yaml")}, "no such file"},
+		"unknown field":   {tiquoEnv(sb), []string{"diff", "-f", typo}, `unknown field "fristName"`},
+		"no customers":    {tiquoEnv(sb), []string{"diff", "-f", otherKinds}, "no Customer manifests found"},
+		"apiVersion":      {tiquoEnv(sb), []string{"diff", "-f", badVersion}, "unsupported apiVersion crm.tiquo.co/v9"},
+		"no customerId":   {tiquoEnv(sb), []string{"diff", "-f", noID}, "customer/jane-smith: spec.email is required when spec.customerId is not set"},
+		"nothing to find": {tiquoEnv(sb), []string{"diff", "-f", bare}, "spec.firstName, spec.lastName, spec.email are required when spec.customerId is not set"},
+		"no key":          {map[string]string{envBaseURL: sb.URL}, []string{"diff", "-f", filepath.Join(dir, "b.yaml")}, "no Tiquo API key"},
+		"rejected key":    {map[string]string{envAPIKey: testKey + "x", envBaseURL: sb.URL}, []string{"diff", "-f", filepath.Join(dir, "b.yaml")}, "401 unauthorized"},
+		"bad base URL":    {map[string]string{envAPIKey: testKey, envBaseURL: "ftp://example.com"}, []string{"diff", "-f", filepath.Join(dir, "b.yaml")}, "base URL must be an absolute http or https URL"},
+		"extra argument":  {tiquoEnv(sb), []string{"diff", "-f", dir, "extra"}, "unknown command"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			r := runPlugin(t, tc.env, nil, tc.args...)

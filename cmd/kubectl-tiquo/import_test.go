@@ -212,6 +212,15 @@ func assertInSync(t *testing.T, sb *sandbox.Server, cs []*crmv1alpha1.Customer) 
 			t.Errorf("name %q used twice", c.Name)
 		}
 		names[c.Name] = true
+		// Named by id, an imported Customer is never looked up by email, adopted or created,
+		// and it leaves the record alone when deleted.
+		if c.Spec.CustomerID == "" {
+			t.Errorf("%s: imported without spec.customerId", c.Name)
+		}
+		if c.Spec.AdoptionPolicy != "" || c.Spec.DeletionPolicy != "" {
+			t.Errorf("%s: imported with adoptionPolicy %q, deletionPolicy %q; want neither set",
+				c.Name, c.Spec.AdoptionPolicy, c.Spec.DeletionPolicy)
+		}
 		live, err := api.GetCustomer(context.Background(), testKey, c.Spec.CustomerID)
 		if err != nil {
 			t.Fatalf("get %s: %v", c.Spec.CustomerID, err)

@@ -4,7 +4,9 @@
 //   - Import turns existing Tiquo records into Customer manifests that, applied, make the
 //     operator send no PATCH;
 //   - Preview computes, with the operator's own diff.Compute, the PATCH the operator would
-//     send for a Customer manifest, without a cluster;
+//     send for a Customer manifest, without a cluster; Plan also says what it would do for a
+//     Customer without customerId (adopt by email, refuse, or create with
+//     diff.CreateRequest's body) and for one being deleted (its deletionPolicy);
 //   - ReadManifests finds the Customer manifests in files and directories;
 //   - RequestReconcile sets the reconcile.crm.tiquo.co/requestedAt annotation.
 //

@@ -238,8 +238,8 @@ func decodeCustomer(doc []byte) (*crmv1alpha1.Customer, error) {
 	if c.Name == "" {
 		return nil, errors.New("customer: metadata.name is missing")
 	}
-	if c.Spec.CustomerID == "" {
-		return nil, fmt.Errorf("customer/%s: spec.customerId is missing", c.Name)
+	if err := checkDeclared(&c); err != nil {
+		return nil, err
 	}
 	return &c, nil
 }
@@ -254,4 +254,30 @@ func nameOf(doc []byte) string {
 	}
 	_ = yaml.Unmarshal(doc, &m)
 	return m.Metadata.Name
+}
+
+// checkDeclared applies the CRD's rule for a Customer without spec.customerId, so that the
+// error shows here rather than at admission: firstName, lastName and email are required.
+func checkDeclared(c *crmv1alpha1.Customer) error {
+	if c.Spec.CustomerID != "" {
+		return nil
+	}
+	var missing []string
+	for _, f := range []struct {
+		name  string
+		value *string
+	}{{"firstName", c.Spec.FirstName}, {"lastName", c.Spec.LastName}, {"email", c.Spec.Email}} {
+		if f.value == nil {
+			missing = append(missing, "spec."+f.name)
+		}
+	}
+	if len(missing) > 0 {
+		verb := "is"
+		if len(missing) > 1 {
+			verb = "are"
+		}
+		return fmt.Errorf("customer/%s: %s %s required when spec.customerId is not set: "+
+			"the operator finds the customer by email or creates it", c.Name, strings.Join(missing, ", "), verb)
+	}
+	return nil
 }

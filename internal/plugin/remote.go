@@ -36,19 +36,31 @@ type Remote struct {
 
 // get reads one record, retrying failures worth retrying.
 func (r Remote) get(ctx context.Context, id string) (*tiquo.Customer, error) {
+	var c *tiquo.Customer
+	err := r.retry(ctx, id, func() error {
+		var err error
+		c, err = r.API.GetCustomer(ctx, r.APIKey, id)
+		return err
+	})
+	return c, err
+}
+
+// retry calls f until it succeeds, fails in a way not worth retrying, or has been tried
+// r.Attempts times, and returns its last error. what names the record for r.Retrying.
+func (r Remote) retry(ctx context.Context, what string, f func() error) error {
 	delay := r.RetryDelay
 	for attempt := 1; ; attempt++ {
-		c, err := r.API.GetCustomer(ctx, r.APIKey, id)
+		err := f()
 		if err == nil || attempt >= r.Attempts || !tiquo.IsRetryable(err) {
-			return c, err
+			return err
 		}
 		if r.Retrying != nil {
-			r.Retrying(id, err)
+			r.Retrying(what, err)
 		}
 		if !tiquo.IsRateLimited(err) {
 			select {
 			case <-ctx.Done():
-				return nil, err
+				return err
 			case <-time.After(delay):
 			}
 			delay *= 2
@@ -123,10 +135,16 @@ func customerFor(rec *tiquo.Customer, opts ImportOptions) (*crmv1alpha1.Customer
 	return c, nil
 }
 
-// Preview reads the record c manages and returns the PATCH the operator would send for it:
-// diff.Compute of c's spec against the live record, the function the controller calls.
+// Preview reads the record c is bound to (Customer.BoundID: spec.customerId, else
+// status.customerId) and returns the PATCH the operator would send for it: diff.Compute of
+// c's spec against the live record, the function the controller calls. Plan also handles
+// a Customer that is not bound yet, or is being deleted.
 func (r Remote) Preview(ctx context.Context, c *crmv1alpha1.Customer) (tiquo.Patch, error) {
-	live, err := r.get(ctx, c.Spec.CustomerID)
+	id := c.BoundID()
+	if id == "" {
+		return tiquo.Patch{}, fmt.Errorf("customer/%s is not bound to a Tiquo record yet", c.Name)
+	}
+	live, err := r.get(ctx, id)
 	if err != nil {
 		return tiquo.Patch{}, err
 	}
