@@ -83,7 +83,7 @@ func TestDiffFindsOrCreatesByEmail(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	createBody, err := json.Marshal(diff.CreateRequest(&ms[0].Customer.Spec))
+	createBody, err := json.Marshal(diff.Create(&ms[0].Customer.Spec))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +118,7 @@ func TestDiffFindsOrCreatesByEmail(t *testing.T) {
 
 	// The POST body printed is what the Tiquo client puts on the wire.
 	sb.ClearRequests()
-	if _, err := newClient(t, sb).CreateCustomer(context.Background(), testKey, diff.CreateRequest(&ms[0].Customer.Spec)); err != nil {
+	if _, err := newClient(t, sb).CreateCustomer(context.Background(), testKey, diff.Create(&ms[0].Customer.Spec)); err != nil {
 		t.Fatal(err)
 	}
 	reqs := sb.Requests()

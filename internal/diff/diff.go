@@ -1,6 +1,5 @@
 // Package diff decides what the operator sends to Tiquo: it compares the fields a Customer's
-// spec manages with the live Tiquo record and builds the smallest PATCH that makes them match,
-// and builds the POST body that creates the record a Customer without customerId declares.
+// spec manages with the live Tiquo record and builds the smallest PATCH that makes them match.
 //
 // It is a pure function of (spec, live record), shared by the controller and the tools that
 // preview what the controller would send, so a preview is exactly what the operator does.

@@ -6,7 +6,7 @@
 //   - Preview computes, with the operator's own diff.Compute, the PATCH the operator would
 //     send for a Customer manifest, without a cluster; Plan also says what it would do for a
 //     Customer without customerId (adopt by email, refuse, or create with
-//     diff.CreateRequest's body) and for one being deleted (its deletionPolicy);
+//     diff.Create's body) and for one being deleted (its deletionPolicy);
 //   - ReadManifests finds the Customer manifests in files and directories;
 //   - RequestReconcile sets the reconcile.crm.tiquo.co/requestedAt annotation.
 //

@@ -58,7 +58,7 @@ type Plan struct {
 //     cluster): the PATCH diff.Compute gives, as Preview;
 //   - c not bound: the email is looked up (GET /v1/customers?email=); a record found is
 //     adopted (then patched to the spec) or, with adoptionPolicy Refuse, refused; none found
-//     means POST /v1/customers with diff.CreateRequest's body;
+//     means POST /v1/customers with diff.Create's body;
 //   - c being deleted (metadata.deletionTimestamp set, or deleting true): what its
 //     deletionPolicy does to the record (see planDeletion).
 //
@@ -83,7 +83,7 @@ func (r Remote) Plan(ctx context.Context, c *crmv1alpha1.Customer, deleting bool
 		return Plan{}, fmt.Errorf("look up spec.email: %w", err)
 	}
 	if found == nil {
-		return Plan{Action: ActionCreate, Create: diff.CreateRequest(&c.Spec)}, nil
+		return Plan{Action: ActionCreate, Create: diff.Create(&c.Spec)}, nil
 	}
 	pending := c.Status.PendingCreate != nil
 	if c.Spec.AdoptionPolicy == crmv1alpha1.AdoptionPolicyRefuse && !pending {
