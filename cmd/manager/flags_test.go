@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	crmv1alpha1 "github.com/tiquo-operator/tiquo-operator/api/v1alpha1"
 	"github.com/tiquo-operator/tiquo-operator/internal/controller"
 )
 
@@ -118,6 +119,49 @@ func TestWebhookFlags(t *testing.T) {
 			}
 			if diff := cmp.Diff(tc.want, got); diff != "" {
 				t.Errorf("webhook options (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// --allowed-deletion-policies: every policy by default, Orphan always, and a policy the
+// operator does not know stops it at flag parsing, naming the flag and the value.
+func TestAllowedDeletionPoliciesFlag(t *testing.T) {
+	all := []crmv1alpha1.DeletionPolicy{crmv1alpha1.DeletionPolicyOrphan, crmv1alpha1.DeletionPolicyArchive,
+		crmv1alpha1.DeletionPolicyDelete}
+	cases := map[string]struct {
+		args []string
+		want []crmv1alpha1.DeletionPolicy
+		errs []string
+	}{
+		"default allows all": {want: all},
+		"no Delete": {args: []string{"--allowed-deletion-policies", "Orphan,Archive"},
+			want: all[:2]},
+		"Orphan is always allowed": {args: []string{"--allowed-deletion-policies", "Delete"},
+			want: []crmv1alpha1.DeletionPolicy{crmv1alpha1.DeletionPolicyOrphan, crmv1alpha1.DeletionPolicyDelete}},
+		"spaces, repeats and any order": {args: []string{"--allowed-deletion-policies", " Delete, Archive,Delete "},
+			want: all},
+		"unknown policy": {args: []string{"--allowed-deletion-policies=Purge"},
+			errs: []string{`--allowed-deletion-policies: unknown deletion policy "Purge": use Orphan, Archive or Delete`}},
+		"policy in lower case": {args: []string{"--allowed-deletion-policies", "Orphan,archive"},
+			errs: []string{`--allowed-deletion-policies: unknown deletion policy "archive"`}},
+	}
+	for name, tc := range cases {
+		t.Run(name, func(t *testing.T) {
+			f, _, err := parsed(t, tc.args)
+			if len(tc.errs) > 0 {
+				wantErrors(t, tc.args, err, tc.errs)
+				return
+			}
+			if err != nil {
+				t.Fatalf("validate: %v", err)
+			}
+			got, err := controller.ParseDeletionPolicies(f.deletionPolicies)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("allowed policies (-want +got):\n%s", diff)
 			}
 		})
 	}

@@ -584,7 +584,13 @@ func runScenario(t *testing.T, sc scenario) {
 		{"watch every Secret of a watched namespace", authorizationv1.ResourceAttributes{Verb: "watch", Resource: "secrets", Namespace: teamNamespace}, false},
 		{"get a Secret of another namespace", authorizationv1.ResourceAttributes{Verb: "get", Resource: "secrets", Namespace: outsideNamespace, Name: unnamed}, false},
 		{"list the Secrets of the operator's namespace", authorizationv1.ResourceAttributes{Verb: "list", Resource: "secrets", Namespace: operatorNamespace}, false},
-		{"update a Customer's spec", authorizationv1.ResourceAttributes{Verb: "update", Group: "crm.tiquo.co", Resource: "customers", Namespace: teamNamespace}, false},
+		// The deletion finalizer is added and removed with an update; RBAC cannot grant
+		// metadata alone. The operator never writes spec (design.md).
+		{"update a Customer, for its finalizer", authorizationv1.ResourceAttributes{Verb: "update", Group: "crm.tiquo.co", Resource: "customers", Namespace: teamNamespace}, true},
+		{"patch a Customer", authorizationv1.ResourceAttributes{Verb: "patch", Group: "crm.tiquo.co", Resource: "customers", Namespace: teamNamespace}, false},
+		{"delete a Customer", authorizationv1.ResourceAttributes{Verb: "delete", Group: "crm.tiquo.co", Resource: "customers", Namespace: teamNamespace}, false},
+		{"create a Customer", authorizationv1.ResourceAttributes{Verb: "create", Group: "crm.tiquo.co", Resource: "customers", Namespace: teamNamespace}, false},
+		{"update a Secret of a watched namespace", authorizationv1.ResourceAttributes{Verb: "update", Resource: "secrets", Namespace: teamNamespace, Name: teamSecret}, false},
 		{"list Customers in a watched namespace", authorizationv1.ResourceAttributes{Verb: "list", Group: "crm.tiquo.co", Resource: "customers", Namespace: teamNamespace}, true},
 	}
 	if namespaced {

@@ -184,10 +184,11 @@ func TestSecretsAndPersonalDataStayOut(t *testing.T) {
 }
 
 // TestManagerRBACIsMinimal reads the ClusterRole and Role generated from the RBAC markers and
-// checks they grant the manager only what it uses: read Customers, write their status, record
-// events, read the default API key Secret by name (never write it, never read another); no
-// wildcard anywhere. The webhook signing Secret is granted only by the opt-in component that
-// creates it (config/components/webhook). test/rbac proves the grants suffice.
+// checks they grant the manager only what it uses: read Customers, update them (for the
+// deletion finalizer; it never writes spec), write their status, record events, read the
+// default API key Secret by name (never write it, never read another); no wildcard anywhere.
+// The webhook signing Secret is granted only by the opt-in component that creates it
+// (config/components/webhook). test/rbac proves the grants suffice.
 func TestManagerRBACIsMinimal(t *testing.T) {
 	raw, err := os.ReadFile(filepath.Join(repoRoot, "config", "rbac", "role.yaml"))
 	if err != nil {
@@ -216,13 +217,14 @@ func TestManagerRBACIsMinimal(t *testing.T) {
 	}
 	// What the manager may do, by group/resource. customers/status allows update beside patch
 	// (controller-gen's habit; the manager only patches): either lets it set any status.
+	// customers allows update for the deletion finalizer, and nothing else that writes.
 	allowed := map[string][]string{
-		"crm.tiquo.co/customers":        {"get", "list", "watch"},
+		"crm.tiquo.co/customers":        {"get", "list", "update", "watch"},
 		"crm.tiquo.co/customers/status": {"get", "patch", "update"},
 		"events.k8s.io/events":          {"create", "patch"},
 	}
 	needed := map[string][]string{
-		"crm.tiquo.co/customers":        {"list", "watch"},
+		"crm.tiquo.co/customers":        {"list", "update", "watch"},
 		"crm.tiquo.co/customers/status": {"patch"},
 		"events.k8s.io/events":          {"create"},
 	}
