@@ -1,7 +1,7 @@
 // Command kubectl-tiquo is a kubectl plugin for the Tiquo operator:
 //
 //	kubectl tiquo import   write Customer manifests for existing Tiquo records
-//	kubectl tiquo diff     show the PATCH the operator would send for manifests
+//	kubectl tiquo diff     show what the operator would send to Tiquo for manifests
 //	kubectl tiquo sync     ask the operator to reconcile a Customer now
 //	kubectl tiquo doctor   check that the operator can work with a Tiquo API and key
 //
@@ -68,7 +68,7 @@ func newRootCommand(getenv func(string) string) *cobra.Command {
 		Long: `kubectl tiquo works with the Customer objects of the Tiquo operator.
 
   import  writes Customer manifests for existing Tiquo records, in sync as written
-  diff    prints the PATCH the operator would send for Customer manifests (no cluster needed)
+  diff    prints what the operator would send to Tiquo for Customer manifests (no cluster needed)
   sync    asks the operator to reconcile a Customer now
   doctor  checks that the operator can work with a Tiquo API and key, changing nothing
 
