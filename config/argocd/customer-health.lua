@@ -3,12 +3,16 @@
 --
 --   Suspended   spec.suspend is true.
 --   Degraded    Stalled=True for the current generation: the operator cannot make progress
---               until the spec, the API key Secret or the Tiquo record changes.
+--               until the spec, the API key Secret or the Tiquo record changes (NotFound,
+--               AdoptionRefused, DeletionBlocked, ...).
 --   Healthy     Ready=True for the current generation, and status.observedGeneration has
 --               caught up with metadata.generation; or, under managementPolicy Observe,
 --               Ready=False with reason Drifted (pending changes are information).
---   Progressing anything else: no status yet, a spec the operator has not yet observed, or
---               a rate limit or API outage the operator is waiting out.
+--   Progressing anything else: no status yet, a spec the operator has not yet observed, a
+--               rate limit or API outage the operator is waiting out, or a create whose
+--               outcome it does not know yet (Creating).
+-- Argo CD itself shows a Customer being deleted (metadata.deletionTimestamp set) as
+-- Progressing, "Pending deletion", without running this script.
 local hs = {}
 
 if obj.spec ~= nil and obj.spec.suspend == true then
