@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -47,9 +48,12 @@ type healthState struct {
 	name string
 	// obj is the Customer as JSON, as the API server serves it.
 	obj []byte
-	// argoCD is the hs.status the Lua script must return; argoCDMessage, when set, the
-	// hs.message.
+	// argoCD is the health Argo CD must show; argoCDMessage, when set, its message.
 	argoCD, argoCDMessage string
+	// script and scriptMessage, when set, are what the Lua script itself must return where
+	// Argo CD does not run it: for an object being deleted, Argo CD shows Progressing,
+	// "Pending deletion", whatever the script says.
+	script, scriptMessage string
 	// flux is the status Flux must compute: Current, Failed, InProgress, or Unknown when
 	// the expressions cannot be evaluated (kstatus reports an evaluation error as Unknown).
 	flux string
@@ -110,6 +114,68 @@ func customersInEveryState(t *testing.T) []healthState {
 	suspendedStalled := suspend(waitFor(t, create(t, ns, "suspended-stalled",
 		crmv1alpha1.CustomerSpec{CustomerID: id + "_gone"}), metav1.ConditionFalse, crmv1alpha1.ReasonNotFound))
 
+	// A Customer without customerId whose email a record already has, under adoptionPolicy
+	// Refuse: stalled until the user decides.
+	takenID := id + "_taken"
+	seed(t, takenID, nil)
+	refuseSpec := declaredSpec(takenID + "@example.com")
+	refuseSpec.AdoptionPolicy = crmv1alpha1.AdoptionPolicyRefuse
+	refused := waitFor(t, create(t, ns, "adoption-refused", refuseSpec), metav1.ConditionFalse, crmv1alpha1.ReasonAdoptionRefused)
+	refusedMessage := condition(t, refused, crmv1alpha1.ConditionStalled).Message
+	refusedJSON := served(t, refused)
+	if !strings.Contains(refusedMessage, takenID) {
+		t.Errorf("the AdoptionRefused message %q does not name the record %s", refusedMessage, takenID)
+	}
+
+	// deletionPolicy Delete, deleted while the record has active bookings: the finalizer
+	// stays and the Customer reports DeletionBlocked.
+	busyID := id + "_busy"
+	seed(t, busyID, nil)
+	if !sb.SetActiveBookings(busyID, 2) {
+		t.Fatalf("no record %s to give bookings to", busyID)
+	}
+	busySpec := matchingSpec(busyID)
+	busySpec.DeletionPolicy = crmv1alpha1.DeletionPolicyDelete
+	busy := waitFor(t, create(t, ns, "deletion-blocked", busySpec), metav1.ConditionTrue, crmv1alpha1.ReasonSynced)
+	eventually(t, 10*time.Second, func() error {
+		if got := get(t, busy); !slices.Contains(got.Finalizers, crmv1alpha1.DeletionFinalizer) {
+			return errorf("no deletion finalizer yet: %v", got.Finalizers)
+		}
+		return nil
+	})
+	if err := k8sClient.Delete(context.Background(), busy); err != nil {
+		t.Fatal(err)
+	}
+	blocked := waitFor(t, busy, metav1.ConditionFalse, crmv1alpha1.ReasonDeletionBlocked)
+	blockedMessage := condition(t, blocked, crmv1alpha1.ConditionStalled).Message
+	if !strings.Contains(blockedMessage, "2") {
+		t.Errorf("the DeletionBlocked message %q does not give the 2 active bookings", blockedMessage)
+	}
+	blockedJSON := served(t, blocked)
+	// Once the bookings are over, the operator deletes the record and releases the Customer.
+	t.Cleanup(func() { sb.SetActiveBookings(busyID, 0) })
+
+	// Creating: the POST was sent and its answer never came (the record is stored, the
+	// answer hangs past the client's timeout), and the lookup that follows fails too (an
+	// outage starts meanwhile). The operator cannot know yet whether the record exists.
+	newEmail := id + "_new@example.com"
+	withFaults(t, sandbox.Faults{StoreThenHangRate: 1})
+	creatingObj := create(t, ns, "creating", declaredSpec(newEmail))
+	eventually(t, 10*time.Second, func() error {
+		for _, r := range sb.Requests() {
+			if r.Method == http.MethodPost && strings.Contains(string(r.Body), newEmail) {
+				return nil
+			}
+		}
+		return errorf("no POST for the Customer yet")
+	})
+	withFaults(t, sandbox.Faults{ErrorRate: 1, ErrorStatus: http.StatusServiceUnavailable})
+	creating := waitFor(t, creatingObj, metav1.ConditionFalse, crmv1alpha1.ReasonCreating)
+	if r := condition(t, creating, crmv1alpha1.ConditionReconciling); r.Status != metav1.ConditionTrue {
+		t.Errorf("a Creating Customer has Reconciling %s, want True", r.Status)
+	}
+	creatingJSON := served(t, creating)
+
 	outageID := id + "_outage"
 	seed(t, outageID, nil)
 	withFaults(t, sandbox.Faults{ErrorRate: 1, ErrorStatus: http.StatusServiceUnavailable})
@@ -142,6 +208,14 @@ func customersInEveryState(t *testing.T) []healthState {
 		{name: "not found, then suspended", obj: suspendedStalled, argoCD: "Suspended", flux: "Current"},
 		// Observe policy: pending changes are information, not a failure.
 		{name: "observed drift", obj: driftedJSON, argoCD: "Healthy", flux: "Current"},
+		// Created in Tiquo, or not: work in progress, never a failure.
+		{name: "creating", obj: creatingJSON, argoCD: "Progressing", flux: "InProgress"},
+		// A record has the email and adoptionPolicy is Refuse: the user must decide.
+		{name: "adoption refused", obj: refusedJSON, argoCD: "Degraded", argoCDMessage: refusedMessage, flux: "Failed"},
+		// Argo CD shows every object being deleted as Progressing without running the script
+		// (gitops-engine's GetResourceHealth); the script, run anyway, says why it waits.
+		{name: "deletion blocked", obj: blockedJSON, argoCD: "Progressing", argoCDMessage: "Pending deletion",
+			script: "Degraded", scriptMessage: blockedMessage, flux: "Failed"},
 		// Just created: the API server drops status on create and the operator has not yet
 		// written one.
 		{name: "no status yet", obj: mutateJSON(t, syncedJSON, func(o map[string]any) {
@@ -224,22 +298,45 @@ func TestArgoCDLuaHealthCheck(t *testing.T) {
 		if err := json.Unmarshal(st.obj, &obj); err != nil {
 			t.Fatal(err)
 		}
-		status, message, err := runArgoCDHealth(script, obj)
+		status, message, err := argoCDHealth(script, obj)
 		if err != nil {
 			t.Errorf("%s: %v", st.name, err)
 			continue
 		}
 		t.Logf("%s: %s: %s", st.name, status, message)
 		if status != st.argoCD {
-			t.Errorf("%s: hs.status = %q, want %q (message %q)", st.name, status, st.argoCD, message)
+			t.Errorf("%s: Argo CD shows %q, want %q (message %q)", st.name, status, st.argoCD, message)
 		}
 		if message == "" {
 			t.Errorf("%s: hs.message is empty", st.name)
 		}
 		if st.argoCDMessage != "" && message != st.argoCDMessage {
-			t.Errorf("%s: hs.message = %q, want the Stalled condition's message %q", st.name, message, st.argoCDMessage)
+			t.Errorf("%s: Argo CD's message is %q, want %q", st.name, message, st.argoCDMessage)
+		}
+		if st.script == "" {
+			continue
+		}
+		status, message, err = runArgoCDHealth(script, obj)
+		if err != nil {
+			t.Errorf("%s: the script alone: %v", st.name, err)
+			continue
+		}
+		if status != st.script || message != st.scriptMessage {
+			t.Errorf("%s: the script alone returns %s %q, want %s %q", st.name, status, message, st.script, st.scriptMessage)
 		}
 	}
+}
+
+// argoCDHealth is the health Argo CD shows for obj with script registered for Customers:
+// like gitops-engine's health.GetResourceHealth, it shows an object being deleted (one
+// with metadata.deletionTimestamp, and no hook finalizer, which a Customer never has) as
+// Progressing, "Pending deletion", without running the script, and otherwise what the
+// script returns.
+func argoCDHealth(script string, obj map[string]any) (status, message string, err error) {
+	if md, ok := obj["metadata"].(map[string]any); ok && md["deletionTimestamp"] != nil {
+		return "Progressing", "Pending deletion", nil
+	}
+	return runArgoCDHealth(script, obj)
 }
 
 // TestArgoCDRunnerOpensWhatArgoCDOpens checks that runArgoCDHealth fails a script that would
@@ -559,4 +656,10 @@ func TestHealthDocsShowTheChecks(t *testing.T) {
 		t.Errorf("%s does not show the healthCheckExprs of %s; want it to contain\n%s", healthDocPath, fluxExprsPath, want)
 	}
 	argoCDScript(t)
+}
+
+// declaredSpec returns the spec of a Customer without customerId that declares a customer
+// with email: the operator finds it by email or creates it.
+func declaredSpec(email string) crmv1alpha1.CustomerSpec {
+	return crmv1alpha1.CustomerSpec{FirstName: new("Ann"), LastName: new("Lee"), Email: new(email)}
 }
