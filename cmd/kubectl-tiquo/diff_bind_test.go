@@ -162,6 +162,14 @@ func TestDiffRefusedAdoption(t *testing.T) {
 		t.Errorf("diff of a Customer with a pending create: %s", r)
 	}
 
+	// Under Observe the operator binds the record read-only whatever adoptionPolicy says.
+	observeRefuse := strings.Replace(refuse, "  adoptionPolicy: Refuse\n", "  adoptionPolicy: Refuse\n  managementPolicy: Observe\n", 1)
+	r = runPlugin(t, tiquoEnv(sb), strings.NewReader(observeRefuse), "diff", "-f", "-")
+	if r.code != exitChanges || r.stdout != "customer/john (unbound): would adopt cust_abc123, found by spec.email, "+
+		`then PATCH /v1/customers/cust_abc123 {"notes":"Moved to Brooklyn"} (not sent: managementPolicy is Observe)`+"\n" {
+		t.Errorf("diff of an Observe Customer under adoptionPolicy Refuse: %s", r)
+	}
+
 	// An archived record is not listed, so it is not found; the operator would try to create.
 	sb.PutCustomer(sandbox.Customer{ID: "cust_arch", FirstName: "Old", LastName: "Timer", Email: "old@example.com", Archived: true})
 	archived := strings.NewReplacer("John", "Old", "Doe", "Timer", "JOHN@example.com", "old@example.com").Replace(adoptMe)
@@ -244,6 +252,12 @@ func TestDiffDeletion(t *testing.T) {
 		"gone already": {
 			manifest: strings.Replace(deletable, "cust_abc123", "cust_gone", 1), wantCode: exitOK,
 			want: "customer/john-doe (cust_gone): the record is gone already (404): deleting it completes without a change",
+		},
+		"a create pending": {
+			manifest: strings.Replace(deletable, "  customerId: cust_abc123\n", "  firstName: John\n  lastName: Doe\n  email: john@example.com\n", 1) +
+				"status:\n  pendingCreate: {since: \"2026-11-30T10:00:00Z\", emailDigest: \"" + strings.Repeat("ab", 32) + "\"}\n",
+			wantCode: exitChanges,
+			want:     `customer/john-doe (unbound): would archive: PATCH /v1/customers/cust_abc123 {"archived":true}`,
 		},
 		"never bound": {
 			manifest: strings.Replace(deletable, "  customerId: cust_abc123\n", "  firstName: A\n  lastName: B\n  email: a@example.com\n", 1),

@@ -86,7 +86,10 @@ func (r Remote) Plan(ctx context.Context, c *crmv1alpha1.Customer, deleting bool
 		return Plan{Action: ActionCreate, Create: diff.Create(&c.Spec)}, nil
 	}
 	pending := c.Status.PendingCreate != nil
-	if c.Spec.AdoptionPolicy == crmv1alpha1.AdoptionPolicyRefuse && !pending {
+	// Under Observe the operator binds the record read-only whatever adoptionPolicy says;
+	// the record of the Customer's own earlier POST is never refused.
+	if c.Spec.AdoptionPolicy == crmv1alpha1.AdoptionPolicyRefuse && !pending &&
+		c.Spec.ManagementPolicy != crmv1alpha1.ManagementPolicyObserve {
 		return Plan{Action: ActionRefuse, ID: found.ID}, nil
 	}
 	// List items lack fields such as address: diff against the full record.
@@ -118,13 +121,24 @@ func (r Remote) findByEmail(ctx context.Context, c *crmv1alpha1.Customer) (*tiqu
 	return found, err
 }
 
-// planDeletion is what deleting c does to its record. Nothing is sent when c is not bound,
+// planDeletion is what deleting c does to its record: the one it is bound to or, while a
+// create of it is pending (status.pendingCreate), the record that create stored, found by
+// spec.email. Nothing is sent when c has no record,
 // when its deletionPolicy is Orphan (the default), when managementPolicy is Observe, or when
 // the operator forbids the policy (the DeletionPolicy condition of a copy read from the
 // cluster says DeletionPolicyForbidden). Otherwise the record is read: a 404 means there is
 // nothing left to archive or delete, and the operator would just release the Customer.
 func (r Remote) planDeletion(ctx context.Context, c *crmv1alpha1.Customer) (Plan, error) {
 	id := c.BoundID()
+	if id == "" && c.Status.PendingCreate != nil && c.Spec.Email != nil {
+		found, err := r.findByEmail(ctx, c)
+		if err != nil {
+			return Plan{}, fmt.Errorf("look up the record of the pending create: %w", err)
+		}
+		if found != nil {
+			id = found.ID
+		}
+	}
 	policy := c.Spec.DeletionPolicy
 	if policy == "" {
 		policy = crmv1alpha1.DeletionPolicyOrphan
