@@ -472,10 +472,13 @@ func TestDeclaredCustomerAsShipped(t *testing.T) {
 		eventually(t, time.Minute, func() error {
 			var c crmv1alpha1.Customer
 			err := k8sClient.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, &c)
-			if apierrors.IsNotFound(err) {
+			switch {
+			case apierrors.IsNotFound(err):
 				return nil
+			case err != nil:
+				return err
 			}
-			return fmt.Errorf("%s still exists (finalizers %v, err %v)", name, c.Finalizers, err)
+			return fmt.Errorf("%s still exists, with finalizers %v", name, c.Finalizers)
 		})
 	}
 	requireEvent(t, ns, "archived", "Archived", archived.ID, archiveEmail)
