@@ -167,3 +167,32 @@ func omitAddress(a *tiquo.AddressPatch, sub string) *tiquo.AddressPatch {
 	}
 	return &c
 }
+
+// Create returns the body of the POST /v1/customers that creates the customer spec declares:
+// every field the spec sets, as written. A field set to its empty value ("" or []) is left
+// out, since a new record has none.
+func Create(spec *crmv1alpha1.CustomerSpec) tiquo.CreateRequest {
+	val := func(s *string) string {
+		if s == nil {
+			return ""
+		}
+		return *s
+	}
+	req := tiquo.CreateRequest{
+		FirstName: val(spec.FirstName), LastName: val(spec.LastName), Email: val(spec.Email),
+		Phone: val(spec.Phone), DateOfBirth: val(spec.DateOfBirth), Notes: val(spec.Notes),
+		PreferredLocationID: val(spec.PreferredLocationID), CompanyID: val(spec.CompanyID),
+		MarketingConsent: spec.MarketingConsent,
+	}
+	if a := spec.Address; a != nil {
+		addr := tiquo.Address{Line1: val(a.Line1), Line2: val(a.Line2), City: val(a.City), State: val(a.State),
+			PostalCode: val(a.PostalCode), Country: val(a.Country)}
+		if addr != (tiquo.Address{}) {
+			req.Address = &addr
+		}
+	}
+	if spec.Tags != nil && len(*spec.Tags) > 0 {
+		req.Tags = slices.Clone(*spec.Tags)
+	}
+	return req
+}
