@@ -13,6 +13,7 @@ import (
 	"k8s.io/client-go/tools/events"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	crmv1alpha1 "github.com/tiquo-operator/tiquo-operator/api/v1alpha1"
@@ -70,6 +71,10 @@ type CustomerReconciler struct {
 	now      func() time.Time
 }
 
+// restartDelay is how soon a Customer that changed while the reconcile wrote to it is
+// reconciled again: the time for the cache to see the change.
+const restartDelay = 100 * time.Millisecond
+
 // maxRequestedAt is the length limit of status.lastHandledReconcileAt.
 const maxRequestedAt = 256
 
@@ -86,7 +91,9 @@ func (r *CustomerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 	if err != nil || c == nil {
 		return ctrl.Result{}, err
 	}
-	if !c.DeletionTimestamp.IsZero() {
+	deleting := !c.DeletionTimestamp.IsZero()
+	if deleting && !controllerutil.ContainsFinalizer(c, crmv1alpha1.DeletionFinalizer) {
+		// Nothing to do before it goes: deleting a Customer leaves its record as it is.
 		return ctrl.Result{}, nil
 	}
 
@@ -101,6 +108,9 @@ func (r *CustomerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 
 	out := outcome{kind: suspended, reason: crmv1alpha1.ReasonSuspended,
 		message: "spec.suspend is true: the operator makes no calls to Tiquo for this Customer"}
+	if deleting {
+		out.message += "; its deletion waits until spec.suspend is false (or deletionPolicy is Orphan)"
+	}
 	if !c.Spec.Suspend {
 		r.fleet.observe(req.NamespacedName, c.Generation, r.now())
 		var wait time.Duration
@@ -111,6 +121,13 @@ func (r *CustomerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (c
 				r.hints.mark(req.NamespacedName)
 			}
 			return ctrl.Result{RequeueAfter: wait, Priority: new(lowPriority)}, nil
+		}
+		switch out.kind {
+		case released:
+			// The finalizer is gone, and the Customer with it.
+			return ctrl.Result{}, nil
+		case restart:
+			return ctrl.Result{RequeueAfter: restartDelay}, nil
 		}
 		if out.kind == synced {
 			if unreported := r.schedule.takeUnreported(req.NamespacedName, c.Generation); out.patched == nil {
@@ -153,7 +170,7 @@ func (r *CustomerReconciler) read(ctx context.Context, key types.NamespacedName)
 	c := &crmv1alpha1.Customer{}
 	err := r.Get(ctx, key, c)
 	if err == nil && written != "" && c.ResourceVersion != written {
-		err = r.APIReader.Get(ctx, key, c)
+		c, err = r.fresh(ctx, key)
 	}
 	if apierrors.IsNotFound(err) {
 		r.forget(key)
@@ -163,6 +180,21 @@ func (r *CustomerReconciler) read(ctx context.Context, key types.NamespacedName)
 		return nil, err
 	}
 	return c, nil
+}
+
+// fresh reads a Customer from the API server, whole: with the metadata the cache leaves out,
+// so that it may be sent back in an update. The manager may list Customers, not get them, so
+// it lists the one by name.
+func (r *CustomerReconciler) fresh(ctx context.Context, key types.NamespacedName) (*crmv1alpha1.Customer, error) {
+	var list crmv1alpha1.CustomerList
+	if err := r.APIReader.List(ctx, &list, client.InNamespace(key.Namespace),
+		client.MatchingFields{"metadata.name": key.Name}); err != nil {
+		return nil, err
+	}
+	if len(list.Items) == 0 {
+		return nil, apierrors.NewNotFound(crmv1alpha1.GroupVersion.WithResource("customers").GroupResource(), key.Name)
+	}
+	return &list.Items[0], nil
 }
 
 // forget drops everything kept about a Customer that is gone. Deleting a Customer leaves
@@ -194,20 +226,17 @@ func (r *CustomerReconciler) handOver(ctx context.Context, sw *statusWrite) erro
 	}
 }
 
-// sync checks the invariants, observes the record and, when it differs, patches it. It
-// returns wait > 0 instead of an outcome when a transient backoff forbids calling Tiquo for
-// that long. force (a requested sync) lifts holds and backoffs and reads the record; hinted
-// (a webhook said the record changed) only reads the record, within the holds and backoffs.
+// sync checks the invariants, observes the record and, when it differs, patches it; for a
+// Customer being deleted, it applies the deletion policy instead. It returns wait > 0
+// instead of an outcome when a transient backoff forbids calling Tiquo for that long. force
+// (a requested sync) lifts holds and backoffs and reads the record; hinted (a webhook said
+// the record changed) only reads the record, within the holds and backoffs.
 func (r *CustomerReconciler) sync(ctx context.Context, c *crmv1alpha1.Customer, force, hinted bool) (outcome, time.Duration) {
 	key := client.ObjectKeyFromObject(c)
-
-	if others, err := r.othersManaging(ctx, c); err != nil {
-		return r.backOff(ctx, c, "", outcome{kind: transient, reason: crmv1alpha1.ReasonAPIUnavailable,
-			message: "Listing Customers failed: " + err.Error()}), 0
-	} else if len(others) > 0 {
-		return stalled(crmv1alpha1.ReasonDuplicateCustomerID,
-			"Customers %s also manage Tiquo customer %s; delete or change all but one",
-			strings.Join(others, ", "), c.Spec.CustomerID), 0
+	deleting := !c.DeletionTimestamp.IsZero()
+	policy, stop, wait := r.checkCustomer(ctx, c)
+	if stop != nil {
+		return *stop, wait
 	}
 
 	secret, ok := secretFor(c, r.DefaultSecret)
@@ -236,14 +265,70 @@ func (r *CustomerReconciler) sync(ctx context.Context, c *crmv1alpha1.Customer, 
 		return outcome{}, wait
 	}
 
-	obs, err := r.observe(ctx, c, apiKey, secret, credentials, force || hinted)
 	var out outcome
-	if err != nil {
-		out = classify(err, c.Spec.CustomerID, secret, redactor(&c.Spec, nil))
+	if deleting {
+		out = r.remove(ctx, c, policy, apiKey, secret)
 	} else {
-		out = r.act(ctx, c, obs, apiKey, secret, sched.nonConvergent)
+		out = r.reconcileRecord(ctx, c, apiKey, secret, credentials, force || hinted, sched.nonConvergent)
 	}
+	return r.settle(ctx, c, credentials, out), 0
+}
+
+// checkCustomer checks what holds before Tiquo is called: the record is bound to this
+// Customer only, and the deletion finalizer matches the deletion policy, which it returns. A
+// Customer being deleted under Orphan, or whose record another Customer still manages, is
+// released. stop, when set, is the outcome to report, or to wait for wait before.
+func (r *CustomerReconciler) checkCustomer(ctx context.Context, c *crmv1alpha1.Customer) (
+	policy crmv1alpha1.DeletionPolicy, stop *outcome, wait time.Duration) {
+	deleting := !c.DeletionTimestamp.IsZero()
+	id := c.BoundID()
+	done := func(out outcome, wait time.Duration) (crmv1alpha1.DeletionPolicy, *outcome, time.Duration) {
+		return "", &out, wait
+	}
+	if !deleting && c.Spec.CustomerID != "" && c.Status.CustomerID != "" && c.Spec.CustomerID != c.Status.CustomerID {
+		return done(stalled(crmv1alpha1.ReasonInvalidSpec,
+			"spec.customerId %s is not Tiquo customer %s, the record this Customer is bound to for life. "+
+				"Set spec.customerId to %s, or create a new Customer to manage %s",
+			c.Spec.CustomerID, c.Status.CustomerID, c.Status.CustomerID, c.Spec.CustomerID), 0)
+	}
+	if id != "" {
+		others, err := r.othersManaging(ctx, c)
+		switch {
+		case err != nil:
+			return done(r.backOff(ctx, c, "", outcome{kind: transient, reason: crmv1alpha1.ReasonAPIUnavailable,
+				message: "Listing Customers failed: " + err.Error()}), 0)
+		case len(others) > 0 && deleting:
+			// The record is still declared by another Customer: leave it to that one.
+			return done(r.release(ctx, c, "Customers "+strings.Join(others, ", ")+" also manage Tiquo customer "+id+
+				", so deleting this one leaves the record as it is"), 0)
+		case len(others) > 0:
+			return done(stalled(crmv1alpha1.ReasonDuplicateCustomerID,
+				"Customers %s also manage Tiquo customer %s; delete or change all but one",
+				strings.Join(others, ", "), id), 0)
+		}
+	}
+	policy, _ = r.deletionPolicy(c)
+	if deleting {
+		if policy == crmv1alpha1.DeletionPolicyOrphan {
+			return done(r.release(ctx, c, ""), 0)
+		}
+		return policy, nil, 0
+	}
+	if err := r.keepFinalizer(ctx, c, policy != crmv1alpha1.DeletionPolicyOrphan); errors.Is(err, errChangedMeanwhile) {
+		return done(outcome{kind: restart}, 0)
+	} else if err != nil {
+		return done(r.backOff(ctx, c, "", outcome{kind: transient, reason: crmv1alpha1.ReasonAPIUnavailable,
+			message: "Updating the deletion finalizer failed: " + err.Error()}), 0)
+	}
+	return policy, nil, 0
+}
+
+// settle records an outcome in the schedule: a backoff after a transient failure, a hold
+// until the slow recheck after a terminal one.
+func (r *CustomerReconciler) settle(ctx context.Context, c *crmv1alpha1.Customer, credentials string, out outcome) outcome {
+	key := client.ObjectKeyFromObject(c)
 	switch out.kind {
+	case restart, released:
 	case transient:
 		out = r.backOff(ctx, c, credentials, out)
 	case terminal:
@@ -257,7 +342,37 @@ func (r *CustomerReconciler) sync(ctx context.Context, c *crmv1alpha1.Customer, 
 	default:
 		r.schedule.succeeded(key, c.Generation, credentials)
 	}
-	return out, 0
+	return out
+}
+
+// reconcileRecord binds a Customer without spec.customerId to its record when it is not
+// bound yet, then observes the record and acts on the difference.
+func (r *CustomerReconciler) reconcileRecord(ctx context.Context, c *crmv1alpha1.Customer, apiKey string,
+	secret SecretKeySelector, credentials string, read bool, skip []string) outcome {
+	id, how := c.BoundID(), notBound
+	if id == "" {
+		var failed *outcome
+		if id, how, failed = r.bind(ctx, c, apiKey, secret); failed != nil {
+			return *failed
+		}
+		// A record just found or created is read before it is diffed: a list item or a POST
+		// answer may leave fields out.
+		read = true
+	}
+	obs, err := r.observe(ctx, c, id, apiKey, secret, credentials, read)
+	var out outcome
+	if err != nil {
+		out = classify(err, id, secret, redactor(&c.Spec, nil))
+	} else {
+		out = r.act(ctx, c, id, obs, apiKey, secret, skip)
+	}
+	if out.reason == crmv1alpha1.ReasonNotFound && c.Spec.CustomerID == "" {
+		out.message = "Tiquo customer " + id + ", the record this Customer is bound to, is gone (HTTP 404). A Customer " +
+			"keeps its record for life, so the operator does not create another: delete this Customer and create it " +
+			"again to create a new record"
+	}
+	out.customerID, out.bound = id, how
+	return out
 }
 
 // backOff schedules the next attempt after a transient failure: capped exponential backoff
@@ -284,13 +399,13 @@ type observation struct {
 // observe reads the record, unless the drift scan listed it, with the same key, unchanged
 // since the operator last observed it, and nothing asked for a read (read: a requested sync
 // or a webhook hint, which may be newer than the scan).
-func (r *CustomerReconciler) observe(ctx context.Context, c *crmv1alpha1.Customer, apiKey string,
+func (r *CustomerReconciler) observe(ctx context.Context, c *crmv1alpha1.Customer, id, apiKey string,
 	secret SecretKeySelector, credentials string, read bool) (observation, error) {
 	if !read && r.scanner.unchanged(ctx, secret, credentials, c) {
 		return observation{unchanged: true}, nil
 	}
 	live, err := r.call(ctx, func(ctx context.Context) (*tiquo.Customer, error) {
-		return r.API.GetCustomer(ctx, apiKey, c.Spec.CustomerID)
+		return r.API.GetCustomer(ctx, apiKey, id)
 	})
 	if err == nil && live.UpdatedAt != nil {
 		// What the webhook receiver compares a customer.updated event with.
@@ -301,7 +416,7 @@ func (r *CustomerReconciler) observe(ctx context.Context, c *crmv1alpha1.Custome
 
 // act diffs the observed record against the spec and sends the smallest PATCH that makes it
 // match, leaving out fields already found non-convergent for this generation.
-func (r *CustomerReconciler) act(ctx context.Context, c *crmv1alpha1.Customer, obs observation, apiKey string,
+func (r *CustomerReconciler) act(ctx context.Context, c *crmv1alpha1.Customer, id string, obs observation, apiKey string,
 	secret SecretKeySelector, skip []string) outcome {
 	if obs.unchanged {
 		// The record is as the status describes it, and the status settled this generation:
@@ -311,7 +426,7 @@ func (r *CustomerReconciler) act(ctx context.Context, c *crmv1alpha1.Customer, o
 		}
 		return inSync(nil, nil)
 	}
-	live, id := obs.live, c.Spec.CustomerID
+	live := obs.live
 	patch := diff.Compute(&c.Spec, live)
 	if c.Spec.ManagementPolicy == crmv1alpha1.ManagementPolicyObserve {
 		if patch.IsEmpty() {
@@ -399,21 +514,11 @@ func (r *CustomerReconciler) call(ctx context.Context, f func(context.Context) (
 	return f(ctx)
 }
 
-// othersManaging returns namespace/name of the other Customers that name the same record.
+// othersManaging returns namespace/name of the other Customers bound to the same record.
 func (r *CustomerReconciler) othersManaging(ctx context.Context, c *crmv1alpha1.Customer) ([]string, error) {
-	var list crmv1alpha1.CustomerList
-	if err := r.List(ctx, &list, client.MatchingFields{indexCustomerID: c.Spec.CustomerID}, readOnly); err != nil {
-		return nil, err
-	}
-	var others []string
-	for i := range list.Items {
-		o := &list.Items[i]
-		if o.UID != c.UID && o.DeletionTimestamp.IsZero() {
-			others = append(others, o.Namespace+"/"+o.Name)
-		}
-	}
+	others, err := r.managing(ctx, c.BoundID(), c.UID)
 	slices.Sort(others)
-	return others, nil
+	return others, err
 }
 
 // record updates the metrics with an outcome.

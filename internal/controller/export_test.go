@@ -13,3 +13,6 @@ func WatchedSecrets(r *CustomerReconciler) []types.NamespacedName { return r.sec
 // SweepSecretWatches stops r's watches of Secrets no Customer names now, as the periodic
 // sweep does.
 func SweepSecretWatches(ctx context.Context, r *CustomerReconciler) { r.secrets.sweep(ctx) }
+
+// EmailDigest is the digest status.pendingCreate records of the email of a POST.
+var EmailDigest = emailDigest

@@ -9,6 +9,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 )
 
+// labelResult is the label of the create, adoption, archive and delete counters.
+const labelResult = "result"
+
 // Metrics of the reconciler, served on the manager's metrics endpoint beside
 // controller-runtime's and the Tiquo client's. Labels hold field names and condition reasons,
 // never ids, keys or personal data.
@@ -44,11 +47,42 @@ var (
 			"other, unknown) and verdict (queued, unknown_id, bad_signature, stale, duplicate, echo, rate_limited, " +
 			"malformed, ignored, unavailable).",
 	}, []string{"type", "verdict"})
+	createsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tiquo_customer_creates_total",
+		Help: "POST /v1/customers sent for Customers without customerId, by result (success, error). An error " +
+			"whose answer was lost is followed by a lookup by email, never by a second POST.",
+	}, []string{labelResult})
+	adoptionsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tiquo_customer_adoptions_total",
+		Help: "Records found by email for Customers without customerId, by result (success: adopted; refused: " +
+			"adoptionPolicy is Refuse).",
+	}, []string{labelResult})
+	archivesTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tiquo_customer_archives_total",
+		Help: "Records archived because their Customer was deleted under deletionPolicy Archive, by result " +
+			"(success, gone: already deleted, error).",
+	}, []string{labelResult})
+	deletesTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "tiquo_customer_deletes_total",
+		Help: "Records deleted because their Customer was deleted under deletionPolicy Delete, by result " +
+			"(success, gone: already deleted, blocked: active bookings, error).",
+	}, []string{labelResult})
 )
 
 func init() {
 	metrics.Registry.MustRegister(patchesTotal, patchedFieldsTotal, driftCorrectionsTotal, customersByReason,
-		timeToReady, transientFailuresTotal, webhookEventsTotal)
+		timeToReady, transientFailuresTotal, webhookEventsTotal, createsTotal, adoptionsTotal, archivesTotal, deletesTotal)
+	// Every result is exported from the start, at zero, so that rates and alerts see it.
+	for counter, results := range map[*prometheus.CounterVec][]string{
+		createsTotal:   {resultSuccess, resultError},
+		adoptionsTotal: {resultSuccess, resultRefused},
+		archivesTotal:  {resultSuccess, resultGone, resultError},
+		deletesTotal:   {resultSuccess, resultGone, resultBlocked, resultError},
+	} {
+		for _, result := range results {
+			counter.WithLabelValues(result)
+		}
+	}
 }
 
 // fleet tracks what the per-object metrics need: each Customer's current Ready reason, and

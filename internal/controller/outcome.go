@@ -25,6 +25,11 @@ const (
 	observed
 	// suspended: spec.suspend is true; no call, no requeue.
 	suspended
+	// released: the Customer was being deleted and its finalizer is gone; nothing to report.
+	released
+	// restart: the Customer changed while the reconcile wrote to it; reconcile it again from
+	// its new state, with nothing to report.
+	restart
 )
 
 // outcome is the result of one sync: what to report and when to come back. Its message never
@@ -44,6 +49,10 @@ type outcome struct {
 	retryAt time.Time
 	// failingSince is when the current run of transient failures began.
 	failingSince time.Time
+	// customerID is the record the sync worked on, when the Customer is bound to one.
+	customerID string
+	// bound says how this sync bound a Customer without spec.customerId to its record.
+	bound binding
 }
 
 func inSync(live *tiquo.Customer, patched []string) outcome {
@@ -82,7 +91,7 @@ func classify(err error, customerID string, secret SecretKeySelector, redact fun
 		return o
 	case tiquo.IsNotFound(err):
 		return stalled(crmv1alpha1.ReasonNotFound,
-			"Tiquo has no customer %s (HTTP 404). Check spec.customerId: the operator never creates customers", customerID)
+			"Tiquo has no customer %s (HTTP 404). Check spec.customerId: the operator never creates a record named by id", customerID)
 	case tiquo.IsConflict(err):
 		return stalled(crmv1alpha1.ReasonEmailConflict,
 			"Another Tiquo customer already uses spec.email (HTTP 409). Free that address in Tiquo or change spec.email")

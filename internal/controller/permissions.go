@@ -34,6 +34,9 @@ import (
 // config/components/webhook (and the chart's webhook.enabled), which also creates it: an
 // install without the receiver grants nothing for it.
 
+// resourceCustomers is the resource of Customers, as RBAC names it.
+const resourceCustomers = "customers"
+
 // Permission is one request the manager must be allowed to make, and what it is for.
 type Permission struct {
 	// Verb, Group, Resource and Subresource are the request, as RBAC sees it.
@@ -81,12 +84,12 @@ func RequiredPermissions(namespaces []string, def, webhook *SecretKeySelector, l
 	var perms []Permission
 	for _, ns := range namespaces {
 		for _, verb := range []string{"list", "watch"} {
-			perms = append(perms, Permission{Verb: verb, Group: crmv1alpha1Group, Resource: "customers", Namespace: ns,
+			perms = append(perms, Permission{Verb: verb, Group: crmv1alpha1Group, Resource: resourceCustomers, Namespace: ns,
 				For: "the cache of Customers", Essential: true})
 		}
-		perms = append(perms, Permission{Verb: "update", Group: crmv1alpha1Group, Resource: "customers", Namespace: ns,
+		perms = append(perms, Permission{Verb: "update", Group: crmv1alpha1Group, Resource: resourceCustomers, Namespace: ns,
 			For: "the finalizer of Customers whose deletionPolicy is Archive or Delete"})
-		perms = append(perms, Permission{Verb: "patch", Group: crmv1alpha1Group, Resource: "customers",
+		perms = append(perms, Permission{Verb: "patch", Group: crmv1alpha1Group, Resource: resourceCustomers,
 			Subresource: "status", Namespace: ns, For: "reporting each Customer's outcome", Essential: true})
 		for _, verb := range []string{"create", "patch"} {
 			perms = append(perms, Permission{Verb: verb, Group: "events.k8s.io", Resource: "events", Namespace: ns,

@@ -48,6 +48,21 @@ func (a *scriptedAPI) ListCustomers(context.Context, string, tiquo.ListOptions) 
 
 func (a *scriptedAPI) RetainKeys([]string) {}
 
+func (a *scriptedAPI) CreateCustomer(context.Context, string, tiquo.CreateRequest) (*tiquo.Customer, error) {
+	a.t.Fatal("unexpected POST")
+	return nil, nil
+}
+
+func (a *scriptedAPI) SetArchived(context.Context, string, string, bool) (*tiquo.Customer, error) {
+	a.t.Fatal("unexpected archive")
+	return nil, nil
+}
+
+func (a *scriptedAPI) DeleteCustomer(context.Context, string, string) error {
+	a.t.Fatal("unexpected DELETE")
+	return nil
+}
+
 // When the GET that confirms a PATCH fails, whether the record now matches is unknown: the
 // outcome is the GET's failure, not Synced, and the PATCH is reported once a later sync
 // finds the record matching. (On 7ddbc6a the reconcile fell through to Synced although the
@@ -68,7 +83,7 @@ func TestFailedConfirmingGetIsNotSynced(t *testing.T) {
 	key := types.NamespacedName{Namespace: "shop", Name: "a"}
 	r.schedule.get(key, 1, "v1")
 
-	out := r.act(context.Background(), c, observation{live: stored}, "k", SecretKeySelector{}, nil)
+	out := r.act(context.Background(), c, "cust_1", observation{live: stored}, "k", SecretKeySelector{}, nil)
 	if out.kind != transient || out.reason != crmv1alpha1.ReasonAPIUnavailable {
 		t.Fatalf("outcome %v/%s after the confirming GET failed; want transient APIUnavailable", out.kind, out.reason)
 	}

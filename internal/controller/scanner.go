@@ -119,7 +119,7 @@ func (s *driftScanner) unchanged(ctx context.Context, sel SecretKeySelector, cre
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	l := s.seen[sel]
-	at, ok := l.updatedAt[c.Spec.CustomerID]
+	at, ok := l.updatedAt[c.BoundID()]
 	return s.modes[sel].covering && l.credentials == credentials && ok && sameTime(at, c.Status.UpdatedAt)
 }
 
@@ -236,7 +236,7 @@ func (s *driftScanner) scan(ctx context.Context, sel SecretKeySelector, customer
 	}
 	changed := 0
 	for _, c := range customers {
-		at, listed := seen.updatedAt[c.Spec.CustomerID]
+		at, listed := seen.updatedAt[c.BoundID()]
 		if ok && listed && sameTime(at, c.Status.UpdatedAt) {
 			continue
 		}

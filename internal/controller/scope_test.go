@@ -81,6 +81,7 @@ func TestRequiredPermissions(t *testing.T) {
 	want := []string{
 		"list customers.crm.tiquo.co in namespace shop",
 		"watch customers.crm.tiquo.co in namespace shop",
+		"update customers.crm.tiquo.co in namespace shop",
 		"patch customers.crm.tiquo.co/status in namespace shop",
 		"create events.events.k8s.io in namespace shop",
 		"patch events.events.k8s.io in namespace shop",
@@ -96,7 +97,7 @@ func TestRequiredPermissions(t *testing.T) {
 		t.Errorf("RequiredPermissions (-want +got):\n%s", diff)
 	}
 	all := RequiredPermissions(nil, nil, nil, "")
-	if len(all) != 5 || all[0].String() != "list customers.crm.tiquo.co in all namespaces" {
+	if len(all) != 6 || all[0].String() != "list customers.crm.tiquo.co in all namespaces" {
 		t.Errorf("RequiredPermissions with no namespaces, Secret or Lease = %v", all)
 	}
 }

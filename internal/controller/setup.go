@@ -20,8 +20,10 @@ import (
 )
 
 const (
-	// indexCustomerID indexes Customers by spec.customerId, to find two that manage one record.
-	indexCustomerID = "spec.customerId"
+	// indexCustomerID indexes Customers by the id of the record they are bound to
+	// (spec.customerId, or status.customerId for one found by email or created), to find two
+	// that manage one record.
+	indexCustomerID = "customerId"
 	// indexSecret indexes Customers by the namespace/name of the Secret their key comes
 	// from, to reconcile them when it changes.
 	indexSecret = "apiKeySecret"
@@ -38,7 +40,10 @@ func (r *CustomerReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Mana
 	}
 	indexer := mgr.GetFieldIndexer()
 	if err := indexer.IndexField(ctx, &crmv1alpha1.Customer{}, indexCustomerID, func(o client.Object) []string {
-		return []string{o.(*crmv1alpha1.Customer).Spec.CustomerID}
+		if id := o.(*crmv1alpha1.Customer).BoundID(); id != "" {
+			return []string{id}
+		}
+		return nil
 	}); err != nil {
 		return fmt.Errorf("index Customers by customerId: %w", err)
 	}
@@ -56,7 +61,7 @@ func (r *CustomerReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Mana
 		For(&crmv1alpha1.Customer{}, builder.WithPredicates(
 			predicate.Or(predicate.GenerationChangedPredicate{}, reconcileRequested()))).
 		Watches(&crmv1alpha1.Customer{}, handler.EnqueueRequestsFromMapFunc(r.customersSharingID),
-			builder.WithPredicates(createdOrDeleted())).
+			builder.WithPredicates(boundOrGone())).
 		WithOptions(controller.Options{MaxConcurrentReconciles: r.MaxConcurrentReconciles})
 	b = b.WatchesRawSource(source.Channel(r.secrets.events, handler.EnqueueRequestsFromMapFunc(r.customersUsingSecret)))
 	if err := mgr.Add(r.secrets); err != nil {
@@ -139,12 +144,16 @@ func (r *CustomerReconciler) WebhookAddress() string {
 	return r.receiver.address()
 }
 
-// customersSharingID maps a Customer that appeared or went to the other Customers naming the
-// same record, so that a DuplicateCustomerId is reported, or lifted, at once.
+// customersSharingID maps a Customer that appeared, went or was bound to a record to the
+// other Customers bound to the same record, so that a DuplicateCustomerId is reported, or
+// lifted, at once.
 func (r *CustomerReconciler) customersSharingID(ctx context.Context, o client.Object) []reconcile.Request {
 	c := o.(*crmv1alpha1.Customer)
+	if c.BoundID() == "" {
+		return nil
+	}
 	var list crmv1alpha1.CustomerList
-	if err := r.List(ctx, &list, client.MatchingFields{indexCustomerID: c.Spec.CustomerID}, readOnly); err != nil {
+	if err := r.List(ctx, &list, client.MatchingFields{indexCustomerID: c.BoundID()}, readOnly); err != nil {
 		return nil
 	}
 	var reqs []reconcile.Request
@@ -182,12 +191,17 @@ func reconcileRequested() predicate.Predicate {
 	}
 }
 
-// createdOrDeleted passes only the creation and deletion of objects.
-func createdOrDeleted() predicate.Predicate {
+// boundOrGone passes the creation and deletion of Customers, the start of their deletion,
+// and the update that binds one to a record.
+func boundOrGone() predicate.Predicate {
 	return predicate.Funcs{
-		CreateFunc:  func(event.CreateEvent) bool { return true },
-		DeleteFunc:  func(event.DeleteEvent) bool { return true },
-		UpdateFunc:  func(event.UpdateEvent) bool { return false },
+		CreateFunc: func(event.CreateEvent) bool { return true },
+		DeleteFunc: func(event.DeleteEvent) bool { return true },
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			before, after := e.ObjectOld.(*crmv1alpha1.Customer), e.ObjectNew.(*crmv1alpha1.Customer)
+			return before.BoundID() != after.BoundID() ||
+				before.DeletionTimestamp.IsZero() != after.DeletionTimestamp.IsZero()
+		},
 		GenericFunc: func(event.GenericEvent) bool { return false },
 	}
 }

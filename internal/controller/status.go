@@ -26,6 +26,24 @@ func (r *CustomerReconciler) setStatus(c *crmv1alpha1.Customer, out outcome) {
 		return
 	}
 	meta.RemoveStatusCondition(&st.Conditions, crmv1alpha1.ConditionSuspended)
+	// The record a Customer is bound to never changes: a spec.customerId added later that
+	// names another record is reported (sync), not followed.
+	switch {
+	case st.CustomerID != "":
+	case c.Spec.CustomerID != "":
+		st.CustomerID = c.Spec.CustomerID
+	default:
+		st.CustomerID = out.customerID
+	}
+	if st.CustomerID != "" {
+		// The create it recorded is bound.
+		st.PendingCreate = nil
+	}
+	if _, cond := r.deletionPolicy(c); cond != nil {
+		meta.SetStatusCondition(&st.Conditions, *cond)
+	} else {
+		meta.RemoveStatusCondition(&st.Conditions, crmv1alpha1.ConditionDeletionPolicy)
+	}
 	if out.live != nil {
 		observe(st, out.live)
 	}
@@ -128,6 +146,13 @@ func metaTime(t *time.Time) *metav1.Time {
 func (r *CustomerReconciler) emitEvents(before, after *crmv1alpha1.Customer, out outcome) {
 	if r.Recorder == nil {
 		return
+	}
+	switch out.bound {
+	case created:
+		r.Recorder.Eventf(after, nil, "Normal", "Created", "Create", "Created Tiquo customer %s", out.customerID)
+	case adopted:
+		r.Recorder.Eventf(after, nil, "Normal", "Adopted", "Adopt",
+			"Adopted Tiquo customer %s, found by spec.email; it is patched to the spec like any other", out.customerID)
 	}
 	switch out.kind {
 	case synced:

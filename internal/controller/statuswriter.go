@@ -189,6 +189,14 @@ func (w *statusWriter) takeWritten(key types.NamespacedName) string {
 	return rv
 }
 
+// stored records the resourceVersion of a write the reconcile made itself (a pending create,
+// a finalizer), as a status write would.
+func (w *statusWriter) stored(key types.NamespacedName, rv string) {
+	w.mu.Lock()
+	w.written[key] = rv
+	w.mu.Unlock()
+}
+
 // forget drops what the writer keeps about a Customer that is gone: its backoff and the
 // version of its last status.
 func (w *statusWriter) forget(key types.NamespacedName) {

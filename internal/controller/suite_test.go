@@ -279,6 +279,22 @@ func apiKeySecret(ns, name, key string) *corev1.Secret {
 	}
 }
 
+// eventMessages returns the messages of the events recorded about a Customer.
+func eventMessages(t *testing.T, c *crmv1alpha1.Customer) []string {
+	t.Helper()
+	var list eventsv1.EventList
+	if err := k8sClient.List(context.Background(), &list, client.InNamespace(c.Namespace)); err != nil {
+		t.Fatalf("list events: %v", err)
+	}
+	var msgs []string
+	for _, e := range list.Items {
+		if e.Regarding.Name == c.Name && e.Regarding.Kind == "Customer" {
+			msgs = append(msgs, e.Note)
+		}
+	}
+	return msgs
+}
+
 // eventsFor returns the reasons of the events recorded about a Customer, oldest first.
 func eventsFor(t *testing.T, c *crmv1alpha1.Customer) []string {
 	t.Helper()
