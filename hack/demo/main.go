@@ -137,7 +137,7 @@ func run(ctx context.Context, o options, out io.Writer) (err error) {
 		say("The samples did not all settle within %s; see %s", o.settle, mgr.LogPath)
 	}
 	if sb != nil {
-		printWrites(out, sb.Requests())
+		printWrites(out, "POST, PATCH and DELETE requests Tiquo received:", sb.Requests())
 	}
 	printEvents(ctx, out, kubectl)
 	if settled {
@@ -201,13 +201,13 @@ func settled(state string) bool {
 	return len(lines) > 0 && lines[0] != ""
 }
 
-// printWrites shows the bodies of the POSTs and PATCHes among requests, as the sandbox
-// received them.
-func printWrites(out io.Writer, requests []sandbox.Request) {
-	fmt.Fprintln(out, "==> POST and PATCH requests Tiquo received:")
+// printWrites shows, under title, the bodies of the POSTs, PATCHes and DELETEs among requests,
+// as the sandbox received them.
+func printWrites(out io.Writer, title string, requests []sandbox.Request) {
+	fmt.Fprintln(out, "==> "+title)
 	n := 0
 	for _, r := range requests {
-		if r.Method != "POST" && r.Method != "PATCH" {
+		if r.Method != "POST" && r.Method != "PATCH" && r.Method != "DELETE" {
 			continue
 		}
 		n++
@@ -288,7 +288,7 @@ func deleteArchived(ctx context.Context, out io.Writer, kubectl func(...string) 
 		fmt.Fprintf(out, "==> Tiquo archived %s: it is hidden from Tiquo's lists, and PATCH {\"archived\": false} restores it\n\n", id)
 		return
 	}
-	printWrites(out, sb.Requests()[before:])
+	printWrites(out, "What the deletion sent to Tiquo:", sb.Requests()[before:])
 	rec, ok := sb.Customer(id)
 	if !ok {
 		fmt.Fprintf(out, "==> The sandbox has no record %s any more\n\n", id)
