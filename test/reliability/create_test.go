@@ -1,10 +1,13 @@
 package reliability
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strings"
@@ -253,27 +256,67 @@ func releaseFinalizers(t *testing.T, ns string) {
 	})
 }
 
-// TestKillBetweenPostAndStatusWrite kills the manager (SIGKILL) while the POST that creates a
-// Customer's record hangs after Tiquo stored the record: the manager never learns the id. The
+// TestKillBetweenPostAndStatusWrite kills the manager (SIGKILL) after Tiquo stored the record
+// its POST created and before the status write that binds the Customer to that record: the
+// manager either never got the answer (the POST hangs after the record is stored) or got the
+// new id and lost it with the process (the API server never sees the binding write). The
 // next manager must find that record by email and bind the Customer to it, never POST again:
 // one record, one POST, the Customer Ready with that record's id.
 func TestKillBetweenPostAndStatusWrite(t *testing.T) {
-	f := newFront(t, sandbox.Options{})
-	ns := newNamespace(t)
-	email := uniqueEmail("killed")
-	f.SetFaults(sandbox.Faults{StoreThenHangRate: 1})
+	t.Run("POST unanswered", func(t *testing.T) {
+		f := newFront(t, sandbox.Options{})
+		ns := newNamespace(t)
+		email := uniqueEmail("killed")
+		f.SetFaults(sandbox.Faults{StoreThenHangRate: 1})
 
-	first := startManager(t, "first", "--tiquo-base-url", f.base("first"))
-	createCustomer(t, ns, "ada", declaredSpec(email))
-	waitStoredCreate(t, f, "first")
-	requirePendingCreate(t, ns, "ada")
-	first.kill()
+		first := startManager(t, "first", "--tiquo-base-url", f.base("first"))
+		createCustomer(t, ns, "ada", declaredSpec(email))
+		waitStoredCreate(t, f, "first")
+		requirePendingCreate(t, ns, "ada")
+		first.kill()
+		f.SetFaults(sandbox.Faults{})
+		restartAndRequireBound(t, f, ns, email, first, []string{lookup(email), "POST " + customersPath})
+	})
+
+	t.Run("POST answered, binding write held", func(t *testing.T) {
+		f := newFront(t, sandbox.Options{})
+		ns := newNamespace(t)
+		email := uniqueEmail("unbound")
+		hold := newBindingHold(t)
+
+		first := startManager(t, "first", "--kubeconfig", hold.kubeconfig, "--tiquo-base-url", f.base("first"))
+		createCustomer(t, ns, "ada", declaredSpec(email))
+		select {
+		case name := <-hold.held:
+			if name != "ada" {
+				t.Fatalf("held the binding write of %q, want ada's", name)
+			}
+		case <-time.After(time.Minute):
+			t.Fatalf("no status write binding ada within a minute; calls so far: %q", describeAll(f.log()))
+		}
+		posts := where(f.log(), isCreate)
+		if len(posts) != 1 || posts[0].Status != http.StatusCreated {
+			t.Fatalf("the POSTs before the binding write: %+v; want one, answered 201", posts)
+		}
+		requirePendingCreate(t, ns, "ada")
+		first.kill()
+		rec := requireOneRecord(t, f, email)
+		// The manager read the record it created before diffing it, and then wrote the status.
+		restartAndRequireBound(t, f, ns, email, first,
+			[]string{lookup(email), "POST " + customersPath, http.MethodGet + " " + itemPath(rec.ID)})
+	})
+}
+
+// restartAndRequireBound checks what the killed manager first sent (firstCalls), starts a new
+// manager and checks that it binds the Customer ada to the one record with email, with one
+// lookup and no POST.
+func restartAndRequireBound(t *testing.T, f *front, ns, email string, first *managerProc, firstCalls []string) {
+	t.Helper()
 	if !isExit(first.exitErr, syscall.SIGKILL) {
 		t.Fatalf("manager first exited with %v, want killed by SIGKILL", first.exitErr)
 	}
-	f.SetFaults(sandbox.Faults{})
-	if got := describeAll(where(f.log(), byManager("first"))); !slices.Equal(got, []string{lookup(email), "POST " + customersPath}) {
-		t.Errorf("manager first sent %q before it was killed, want the lookup by email, then the POST", got)
+	if got := describeAll(where(f.log(), byManager("first"))); !slices.Equal(got, firstCalls) {
+		t.Errorf("manager first sent %q before it was killed, want %q", got, firstCalls)
 	}
 	rec := requireOneRecord(t, f, email)
 
@@ -292,6 +335,50 @@ func TestKillBetweenPostAndStatusWrite(t *testing.T) {
 		t.Errorf("after the restart the manager sent %q, want exactly %q", got, want)
 	}
 	requireEvent(t, ns, "ada", "Created", rec.ID, email)
+}
+
+// bindingHold stands between a manager and the API server and holds back, with no answer,
+// every status patch that binds a Customer to its record (one that sets status.customerId):
+// to the manager, the API server has not answered yet, and nothing is stored.
+type bindingHold struct {
+	kubeconfig string
+	// held receives the name of each Customer whose binding write is held.
+	held chan string
+}
+
+func newBindingHold(t *testing.T) *bindingHold {
+	t.Helper()
+	rp := apiServerProxy(t)
+	h := &bindingHold{held: make(chan string, 16)}
+	closed := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if name, ok := statusPatchOf(r); ok {
+			body, err := io.ReadAll(r.Body)
+			if err != nil {
+				panic(http.ErrAbortHandler)
+			}
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			if bytes.Contains(body, []byte(`"customerId"`)) {
+				select {
+				case h.held <- name:
+				default:
+				}
+				select {
+				case <-r.Context().Done():
+				case <-closed:
+				}
+				panic(http.ErrAbortHandler) // Close the connection without an answer.
+			}
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	t.Cleanup(func() {
+		close(closed)
+		srv.CloseClientConnections()
+		srv.Close()
+	})
+	h.kubeconfig = proxyKubeconfig(t, srv.URL)
+	return h
 }
 
 // electionArgs are the flags of a manager that takes part in leader election with a short
