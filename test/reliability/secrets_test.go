@@ -215,14 +215,15 @@ func TestManagerRBACIsMinimal(t *testing.T) {
 		t.Fatalf("config/rbac/role.yaml holds %s %q (aggregation %v); want the ClusterRole manager-role", role.Kind, role.Name, role.AggregationRule)
 	}
 	// What the manager may do, by group/resource. customers/status allows update beside patch
-	// (controller-gen's habit; the manager only patches): either lets it set any status.
+	// (controller-gen's habit; the manager only patches): either lets it set any status. An
+	// update of customers adds and removes the deletion finalizer.
 	allowed := map[string][]string{
-		"crm.tiquo.co/customers":        {"get", "list", "watch"},
+		"crm.tiquo.co/customers":        {"get", "list", "watch", "update"},
 		"crm.tiquo.co/customers/status": {"get", "patch", "update"},
 		"events.k8s.io/events":          {"create", "patch"},
 	}
 	needed := map[string][]string{
-		"crm.tiquo.co/customers":        {"list", "watch"},
+		"crm.tiquo.co/customers":        {"list", "watch", "update"},
 		"crm.tiquo.co/customers/status": {"patch"},
 		"events.k8s.io/events":          {"create"},
 	}
