@@ -185,6 +185,12 @@ func requireBound(t *testing.T, ns, name, id string) *crmv1alpha1.Customer {
 	if state, ok := readyState(c, synced(name)); !ok {
 		t.Errorf("%s: %s, want Ready=True/Synced", name, state)
 	}
+	// Neither still creating nor stuck.
+	for _, typ := range []string{crmv1alpha1.ConditionReconciling, crmv1alpha1.ConditionStalled} {
+		if cond := condition(c, typ); cond.Type != "" && cond.Status != metav1.ConditionFalse {
+			t.Errorf("%s: condition %s is %s/%s (%s), want it False or absent", name, typ, cond.Status, cond.Reason, cond.Message)
+		}
+	}
 	return c
 }
 
