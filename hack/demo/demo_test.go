@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,7 +16,9 @@ import (
 )
 
 // TestDemoSettlesAndStopsCleanly runs the demo as `make demo` does: the samples reach their
-// expected states within a minute, and SIGINT stops every process the demo started and exits 0.
+// expected states within a minute (a Customer without customerId created, one adopted by
+// email), the one with deletionPolicy Archive is deleted and its record archived, and SIGINT
+// stops every process the demo started and exits 0.
 func TestDemoSettlesAndStopsCleanly(t *testing.T) {
 	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
 		t.Fatal("KUBEBUILDER_ASSETS is not set: run the tests with `make test`")
@@ -79,6 +82,7 @@ func TestDemoSettlesAndStopsCleanly(t *testing.T) {
 	if strings.Contains(text, "/v1/customers/cust_abc123 ") {
 		t.Errorf("the in-sync sample was patched:\n%s", text)
 	}
+	checkDeclaredCustomers(t, text)
 	if settledIn > time.Minute {
 		t.Errorf("the samples took %s to settle, more than a minute", settledIn)
 	}
@@ -104,6 +108,37 @@ func TestDemoSettlesAndStopsCleanly(t *testing.T) {
 		if alive(pid, start) {
 			t.Errorf("process %d (%s) outlived the demo", pid, cmdline(pid))
 		}
+	}
+}
+
+// checkDeclaredCustomers checks what the demo shows of the samples without customerId:
+// grace-hopper created with one POST carrying her spec, then deleted under deletionPolicy
+// Archive, which archives her record; kenji-tanaka adopted by email (the seeded cust_xyz789)
+// and patched to his spec, with no POST.
+func checkDeclaredCustomers(t *testing.T, text string) {
+	t.Helper()
+	m := regexp.MustCompile(`(?m)^grace-hopper\s+True\s+Synced\s+(cust_[A-Za-z0-9_-]+)\s`).FindStringSubmatch(text)
+	if m == nil {
+		t.Fatalf("the demo output shows no line for grace-hopper, Ready and bound to a record:\n%s", text)
+	}
+	created := m[1]
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`(?m)^kenji-tanaka\s+True\s+Synced\s+cust_xyz789\s`),
+		regexp.MustCompile(`(?m)^    POST /v1/customers \{"firstName":"Grace","lastName":"Hopper","email":"grace.hopper@example.com","phone":"\+1 202 555 0199","tags":\["new"\]\} -> 201$`),
+		regexp.MustCompile(`(?m)^    PATCH /v1/customers/cust_xyz789 \{"phone":"\+81 3 1234 5678","tags":\["VIP"\]\} -> 200$`),
+		regexp.MustCompile(`(?m)^    Created\s+grace-hopper\s+Created Tiquo customer ` + created + `$`),
+		regexp.MustCompile(`(?m)^    Adopted\s+kenji-tanaka\s+Adopted Tiquo customer cust_xyz789, found by spec.email\b`),
+		regexp.MustCompile(`(?m)^==> Deleting grace-hopper \(deletionPolicy: Archive, record ` + created + `\)$`),
+		regexp.MustCompile(`(?m)^customer.crm.tiquo.co "grace-hopper" deleted`),
+		regexp.MustCompile(`(?m)^==> What the deletion sent to Tiquo:\n    PATCH /v1/customers/` + created + ` \{"archived":true\} -> 200\n==> `),
+		regexp.MustCompile(`(?m)^==> Record ` + created + ` in the sandbox: archived=true `),
+	} {
+		if !want.MatchString(text) {
+			t.Errorf("the demo output lacks a line matching %s:\n%s", want, text)
+		}
+	}
+	if n := strings.Count(text, "    POST /v1/customers "); n != 1 {
+		t.Errorf("the demo shows %d POSTs, want exactly 1 (grace-hopper's; kenji-tanaka is adopted):\n%s", n, text)
 	}
 }
 

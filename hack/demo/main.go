@@ -1,8 +1,10 @@
 // Command demo shows tiquo-operator at work on one machine with nothing but Go: it starts a
 // local kube-apiserver and etcd (the binaries hack/setup-envtest.sh builds), the Tiquo sandbox
 // seeded from hack/demo/customers.json, and the real manager binary; applies the sample
-// Customers; and prints them as they settle, with the PATCH bodies Tiquo received. It runs
-// until interrupted, then stops everything it started and exits 0.
+// Customers; and prints them as they settle, with the POST and PATCH bodies Tiquo received
+// and the records the Customers without customerId were bound to (one created, one adopted by
+// email). It then deletes the sample whose deletionPolicy is Archive and shows its record
+// archived. It runs until interrupted, then stops everything it started and exits 0.
 //
 // With TIQUO_BASE_URL and TIQUO_API_KEY set it talks to that Tiquo instead of the sandbox.
 //
@@ -135,7 +137,11 @@ func run(ctx context.Context, o options, out io.Writer) (err error) {
 		say("The samples did not all settle within %s; see %s", o.settle, mgr.LogPath)
 	}
 	if sb != nil {
-		printPatches(out, sb)
+		printWrites(out, "POST, PATCH and DELETE requests Tiquo received:", sb.Requests())
+	}
+	printEvents(ctx, out, kubectl)
+	if settled {
+		deleteArchived(ctx, out, kubectl, sb)
 	}
 	say("The control plane keeps running. In another terminal:\n\n    export KUBECONFIG=%s\n    %s get customers -A\n    %s describe customer jane-smith\n\nPress Ctrl-C to stop everything.",
 		kubeconfig, filepath.Join(o.assets, "kubectl"), filepath.Join(o.assets, "kubectl"))
@@ -195,12 +201,13 @@ func settled(state string) bool {
 	return len(lines) > 0 && lines[0] != ""
 }
 
-// printPatches shows the bodies of the PATCHes the sandbox received.
-func printPatches(out io.Writer, sb *sandbox.Server) {
-	fmt.Fprintln(out, "==> PATCH requests Tiquo received:")
+// printWrites shows, under title, the bodies of the POSTs, PATCHes and DELETEs among requests,
+// as the sandbox received them.
+func printWrites(out io.Writer, title string, requests []sandbox.Request) {
+	fmt.Fprintln(out, "==> "+title)
 	n := 0
-	for _, r := range sb.Requests() {
-		if r.Method != "PATCH" {
+	for _, r := range requests {
+		if r.Method != "POST" && r.Method != "PATCH" && r.Method != "DELETE" {
 			continue
 		}
 		n++
@@ -208,11 +215,87 @@ func printPatches(out io.Writer, sb *sandbox.Server) {
 		if err := json.Compact(&body, r.Body); err != nil {
 			body.Write(r.Body)
 		}
-		fmt.Fprintf(out, "    PATCH %s %s -> %d\n", r.Path, body.String(), r.Status)
+		fmt.Fprintf(out, "    %s %s %s -> %d\n", r.Method, r.Path, body.String(), r.Status)
 	}
 	if n == 0 {
 		fmt.Fprintln(out, "    (none)")
 	}
+}
+
+// printEvents shows the events that say which record each Customer without customerId was
+// bound to: Created or Adopted. Events are written in the background, so it waits a few
+// seconds for one per such Customer.
+func printEvents(ctx context.Context, out io.Writer, kubectl func(...string) (string, error)) {
+	declared := 0
+	if text, err := kubectl("get", "customers", "-n", sampleNamespace, "-o",
+		`jsonpath={range .items[*]}{.metadata.name} {.spec.customerId}{"\n"}{end}`); err == nil {
+		for _, line := range strings.Split(strings.TrimSpace(text), "\n") {
+			if len(strings.Fields(line)) == 1 {
+				declared++
+			}
+		}
+	}
+	var bound []string
+	for deadline := time.Now().Add(5 * time.Second); ctx.Err() == nil; time.Sleep(200 * time.Millisecond) {
+		text, err := kubectl("get", "events", "-n", sampleNamespace, "--sort-by", ".metadata.creationTimestamp", "-o",
+			`jsonpath={range .items[?(@.involvedObject.kind=="Customer")]}{.reason}{"\t"}{.involvedObject.name}{"\t"}{.message}{"\n"}{end}`)
+		bound = bound[:0]
+		if err == nil {
+			for _, line := range strings.Split(strings.TrimSpace(text), "\n") {
+				if f := strings.SplitN(line, "\t", 3); len(f) == 3 && (f[0] == "Created" || f[0] == "Adopted") {
+					bound = append(bound, fmt.Sprintf("    %-8s %-14s %s", f[0], f[1], f[2]))
+				}
+			}
+		}
+		if len(bound) >= declared || time.Now().After(deadline) {
+			break
+		}
+	}
+	fmt.Fprintln(out, "==> How the Customers without customerId were bound (kubectl get events):")
+	if len(bound) == 0 {
+		fmt.Fprintln(out, "    (no Created or Adopted event yet)")
+	}
+	for _, l := range bound {
+		fmt.Fprintln(out, l)
+	}
+}
+
+// archivedSample is the sample whose deletionPolicy is Archive; the demo deletes it.
+const archivedSample = "grace-hopper"
+
+// deleteArchived deletes the sample with deletionPolicy Archive, waits until the operator has
+// archived its record and let the Customer go, and shows the request and the record.
+func deleteArchived(ctx context.Context, out io.Writer, kubectl func(...string) (string, error), sb *sandbox.Server) {
+	id, err := kubectl("get", "customer", archivedSample, "-n", sampleNamespace, "-o", "jsonpath={.status.customerId}")
+	if err != nil || id == "" {
+		fmt.Fprintf(out, "==> %s is not bound to a record; not deleting it\n", archivedSample)
+		return
+	}
+	fmt.Fprintf(out, "==> Deleting %s (deletionPolicy: Archive, record %s)\n", archivedSample, id)
+	before := 0
+	if sb != nil {
+		before = len(sb.Requests())
+	}
+	text, err := kubectl("delete", "customer", archivedSample, "-n", sampleNamespace, "--timeout", "60s")
+	fmt.Fprintf(out, "\n$ kubectl delete customer %s\n%s", archivedSample, text)
+	if err != nil {
+		if ctx.Err() == nil {
+			fmt.Fprintf(out, "==> %s was not deleted: %v\n", archivedSample, err)
+		}
+		return
+	}
+	if sb == nil {
+		fmt.Fprintf(out, "==> Tiquo archived %s: it is hidden from Tiquo's lists, and PATCH {\"archived\": false} restores it\n\n", id)
+		return
+	}
+	printWrites(out, "What the deletion sent to Tiquo:", sb.Requests()[before:])
+	rec, ok := sb.Customer(id)
+	if !ok {
+		fmt.Fprintf(out, "==> The sandbox has no record %s any more\n\n", id)
+		return
+	}
+	fmt.Fprintf(out, "==> Record %s in the sandbox: archived=%t (hidden from lists and the email lookup; "+
+		"PATCH {\"archived\": false} restores it)\n\n", rec.ID, rec.Archived)
 }
 
 // startControlPlane starts etcd and kube-apiserver with the CRD installed, and writes a

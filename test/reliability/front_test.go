@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"io"
 	"maps"
 	"net"
 	"net/http"
@@ -54,7 +55,11 @@ type call struct {
 	Manager string
 	Method  string
 	// Path is the escaped path without the manager prefix, e.g. /v1/customers/cust_1.
-	Path       string
+	Path string
+	// Query is the raw query string, e.g. email=ada%40example.com.
+	Query string
+	// Body is the request body as sent.
+	Body       []byte
 	Start, End time.Time // End is zero while the request is in flight.
 	// Status is the status answered; 0 for a reset, a hang or no answer yet.
 	Status int
@@ -96,7 +101,12 @@ func (f *front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r.URL.Path = strings.TrimPrefix(r.URL.Path, prefix)
 		r.URL.RawPath = strings.TrimPrefix(r.URL.RawPath, prefix)
 	}
-	c.Path = r.URL.EscapedPath()
+	c.Path, c.Query = r.URL.EscapedPath(), r.URL.RawQuery
+	if r.Body != nil {
+		// Kept for the tests' assertions; the sandbox reads the copy.
+		c.Body, _ = io.ReadAll(r.Body)
+		r.Body = io.NopCloser(bytes.NewReader(c.Body))
+	}
 	f.mu.Lock()
 	ff := f.fault
 	if ff.only != "" && ff.only != c.Path {

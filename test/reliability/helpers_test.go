@@ -35,18 +35,27 @@ type managerProc struct {
 }
 
 // startManager runs the manager binary against the test control plane with the operator's
-// default Secret, no metrics or probe listeners, and args (which override those defaults: the
+// default Secret, no metrics or probe listeners, hourly resyncs and rechecks, and args (which override those defaults: the
 // last value of a flag wins). Its output is kept, and printed if the test fails. The test's
 // cleanup stops it if it still runs.
 func startManager(t *testing.T, name string, args ...string) *managerProc {
+	t.Helper()
+	return startManagerAsShipped(t, name, append([]string{
+		"--resync-interval", "1h",
+		"--terminal-recheck-interval", "1h",
+	}, args...)...)
+}
+
+// startManagerAsShipped runs the manager binary as startManager does, but with the manager's
+// own defaults for everything except what every test must set (the control plane, the
+// default Secret, no metrics or probe listeners) and args.
+func startManagerAsShipped(t *testing.T, name string, args ...string) *managerProc {
 	t.Helper()
 	all := append([]string{
 		"--kubeconfig", kubeconfig,
 		"--default-api-key-secret", defaultSecretNamespace + "/" + defaultSecretName,
 		"--metrics-bind-address", "0",
 		"--health-probe-bind-address", "0",
-		"--resync-interval", "1h",
-		"--terminal-recheck-interval", "1h",
 	}, args...)
 	m := &managerProc{name: name, out: &child.Output{}, done: make(chan struct{})}
 	m.cmd = exec.Command(managerBin, all...)

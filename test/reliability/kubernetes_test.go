@@ -45,23 +45,10 @@ type kubeProxy struct {
 
 func newKubeProxy(t *testing.T, conflicts int) *kubeProxy {
 	t.Helper()
-	target, err := url.Parse(restCfg.Host)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr, err := rest.TransportFor(restCfg)
-	if err != nil {
-		t.Fatal(err)
-	}
+	rp := apiServerProxy(t)
 	p := &kubeProxy{conflicts: conflicts, injected: map[string]int{}, passed: map[string]int{}}
-	rp := &httputil.ReverseProxy{
-		Rewrite:       func(pr *httputil.ProxyRequest) { pr.SetURL(target) },
-		Transport:     tr,
-		FlushInterval: -1, // Watches stream.
-	}
 	p.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodPatch && strings.Contains(r.URL.Path, "/customers/") && strings.HasSuffix(r.URL.Path, "/status") {
-			name := strings.TrimSuffix(r.URL.Path[strings.LastIndex(r.URL.Path, "/customers/")+len("/customers/"):], "/status")
+		if name, ok := statusPatchOf(r); ok {
 			p.mu.Lock()
 			inject := p.injected[name] < p.conflicts
 			if inject {
@@ -87,7 +74,42 @@ func newKubeProxy(t *testing.T, conflicts int) *kubeProxy {
 		p.srv.CloseClientConnections()
 		p.srv.Close()
 	})
-	p.kubeconfig = filepath.Join(t.TempDir(), "kubeconfig")
+	p.kubeconfig = proxyKubeconfig(t, p.srv.URL)
+	return p
+}
+
+// apiServerProxy returns a reverse proxy to the test control plane that authenticates as its
+// admin, for a proxy of the test's between a manager and the API server.
+func apiServerProxy(t *testing.T) *httputil.ReverseProxy {
+	t.Helper()
+	target, err := url.Parse(restCfg.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := rest.TransportFor(restCfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &httputil.ReverseProxy{
+		Rewrite:       func(pr *httputil.ProxyRequest) { pr.SetURL(target) },
+		Transport:     tr,
+		FlushInterval: -1, // Watches stream.
+	}
+}
+
+// statusPatchOf returns the name of the Customer whose status r patches, if it does.
+func statusPatchOf(r *http.Request) (string, bool) {
+	if r.Method != http.MethodPatch || !strings.Contains(r.URL.Path, "/customers/") || !strings.HasSuffix(r.URL.Path, "/status") {
+		return "", false
+	}
+	return strings.TrimSuffix(r.URL.Path[strings.LastIndex(r.URL.Path, "/customers/")+len("/customers/"):], "/status"), true
+}
+
+// proxyKubeconfig writes a kubeconfig that points at a proxy of the test's, which adds the
+// credentials itself.
+func proxyKubeconfig(t *testing.T, server string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "kubeconfig")
 	cfg := fmt.Sprintf(`apiVersion: v1
 kind: Config
 clusters:
@@ -100,11 +122,11 @@ contexts:
 - name: proxy
   context: {cluster: proxy, user: proxy}
 current-context: proxy
-`, p.srv.URL)
-	if err := os.WriteFile(p.kubeconfig, []byte(cfg), 0o600); err != nil {
+`, server)
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return p
+	return path
 }
 
 func (p *kubeProxy) counts(name string) (injected, passed int) {
