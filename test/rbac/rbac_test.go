@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -538,6 +539,39 @@ func runScenario(t *testing.T, sc scenario) {
 		}
 		return nil
 	})
+
+	// A customer declared by email, applied with kubectl under deletionPolicy Archive: created,
+	// given the finalizer by an update that keeps kubectl's last-applied-configuration (the
+	// manager's cache trims it, so the update must not start from the cache), and archived
+	// when the Customer is deleted, all under the installer's RBAC.
+	declaredYAML := filepath.Join(t.TempDir(), "declared.yaml")
+	if err := os.WriteFile(declaredYAML, []byte(`apiVersion: crm.tiquo.co/v1alpha1
+kind: Customer
+metadata: {name: declared, namespace: `+defaultsNamespace+`}
+spec: {firstName: Ada, lastName: Lovelace, email: ada.rbac@example.com, deletionPolicy: Archive}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c.kubectl(t, "apply", "-f", declaredYAML)
+	c.waitReason(t, defaultsNamespace, "declared", crmv1alpha1.ReasonSynced)
+	var declared crmv1alpha1.Customer
+	if err := c.admin.Get(ctx, client.ObjectKey{Namespace: defaultsNamespace, Name: "declared"}, &declared); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(declared.Finalizers, crmv1alpha1.DeletionFinalizer) {
+		t.Errorf("finalizers %v under deletionPolicy Archive", declared.Finalizers)
+	}
+	if _, ok := declared.Annotations[corev1.LastAppliedConfigAnnotation]; !ok {
+		t.Errorf("adding the finalizer dropped kubectl's %s annotation", corev1.LastAppliedConfigAnnotation)
+	}
+	rec, ok := tiquo.Customer(declared.Status.CustomerID)
+	if !ok || !strings.EqualFold(rec.Email, "ada.rbac@example.com") {
+		t.Fatalf("status.customerId %q names no record with the email", declared.Status.CustomerID)
+	}
+	c.kubectl(t, "delete", "-f", declaredYAML, "--wait=true", "--timeout=60s")
+	if rec, _ := tiquo.Customer(declared.Status.CustomerID); !rec.Archived {
+		t.Errorf("record %s not archived after its Customer was deleted under deletionPolicy Archive", rec.ID)
+	}
 
 	// Leader election: the manager holds the Lease.
 	var lease coordinationv1.Lease
