@@ -110,13 +110,13 @@ func TestAdmissionRejectsInvalidCustomers(t *testing.T) {
 	}{
 		"neither customerId nor email": {
 			spec:  crmv1alpha1.CustomerSpec{FirstName: ptr.To("John"), LastName: ptr.To("Doe")},
-			field: "spec", want: "email is required when customerId is not set"},
+			field: "spec.email", want: "email is required when customerId is not set"},
 		"no customerId and no first name": {
 			spec:  crmv1alpha1.CustomerSpec{LastName: ptr.To("Doe"), Email: ptr.To("john@example.com")},
-			field: "spec", want: "firstName is required when customerId is not set"},
+			field: "spec.firstName", want: "firstName is required when customerId is not set"},
 		"no customerId and no last name": {
 			spec:  crmv1alpha1.CustomerSpec{FirstName: ptr.To("John"), Email: ptr.To("john@example.com")},
-			field: "spec", want: "lastName is required when customerId is not set"},
+			field: "spec.lastName", want: "lastName is required when customerId is not set"},
 		"unknown deletion policy": {
 			spec:  crmv1alpha1.CustomerSpec{CustomerID: "c", DeletionPolicy: "Purge"},
 			field: "spec.deletionPolicy", want: `supported values: "Orphan", "Archive", "Delete"`},
@@ -308,7 +308,7 @@ func TestCustomerIDIsImmutable(t *testing.T) {
 	obj.Spec.CustomerID = ""
 	obj.Spec.FirstName, obj.Spec.LastName, obj.Spec.Email = ptr.To("J"), ptr.To("D"), ptr.To("j@example.com")
 	err = k8sClient.Update(ctx, obj)
-	assertInvalid(t, err, "spec", "customerId cannot be removed once set")
+	assertInvalid(t, err, "spec.customerId", "customerId cannot be removed once set")
 }
 
 // TestEmailOfADeclaredCustomerMayChange: a Customer without customerId keeps its record

@@ -15,10 +15,10 @@ import (
 // it and never reports drift on it. A field that is present is desired state, including the
 // empty value: notes: "" clears the notes and tags: [] removes every tag.
 //
-// +kubebuilder:validation:XValidation:rule="has(self.customerId) || has(self.email)",message="email is required when customerId is not set: the operator finds the customer by email or creates it"
-// +kubebuilder:validation:XValidation:rule="has(self.customerId) || has(self.firstName)",message="firstName is required when customerId is not set: Tiquo needs it to create the customer"
-// +kubebuilder:validation:XValidation:rule="has(self.customerId) || has(self.lastName)",message="lastName is required when customerId is not set: Tiquo needs it to create the customer"
-// +kubebuilder:validation:XValidation:rule="!has(oldSelf.customerId) || has(self.customerId)",message="customerId cannot be removed once set; create a new Customer to manage another record"
+// +kubebuilder:validation:XValidation:rule="has(self.customerId) || has(self.email)",message="email is required when customerId is not set: the operator finds the customer by email or creates it",fieldPath=".email"
+// +kubebuilder:validation:XValidation:rule="has(self.customerId) || has(self.firstName)",message="firstName is required when customerId is not set: Tiquo needs it to create the customer",fieldPath=".firstName"
+// +kubebuilder:validation:XValidation:rule="has(self.customerId) || has(self.lastName)",message="lastName is required when customerId is not set: Tiquo needs it to create the customer",fieldPath=".lastName"
+// +kubebuilder:validation:XValidation:rule="!has(oldSelf.customerId) || has(self.customerId)",message="customerId cannot be removed once set; create a new Customer to manage another record",fieldPath=".customerId"
 type CustomerSpec struct {
 	// customerId is the id of an existing Tiquo customer this object manages, for example
 	// cust_abc123. A 404 is reported as NotFound: the operator never creates a record named

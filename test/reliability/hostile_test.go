@@ -73,7 +73,8 @@ func TestHostileInput(t *testing.T) {
 		{name: "id-backslash", spec: map[string]any{"customerId": `..\x`}, rejected: "spec.customerId"},
 		{name: "id-cyrillic", spec: map[string]any{"customerId": "сust_1"}, rejected: "spec.customerId"},
 		{name: "id-too-long", spec: map[string]any{"customerId": longID + "y"}, rejected: "spec.customerId"},
-		{name: "id-missing", spec: map[string]any{"notes": "x"}, rejected: "spec.customerId"},
+		// Without customerId a Customer declares a customer by email, which it must then give.
+		{name: "id-and-email-missing", spec: map[string]any{"notes": "x"}, rejected: "spec.email"},
 		{name: "id-number", spec: map[string]any{"customerId": 123}, rejected: "spec.customerId"},
 		// Huge strings.
 		{name: "first-name-too-long", spec: map[string]any{"customerId": "c1", "firstName": strings.Repeat("x", 101)}, rejected: "spec.firstName"},
