@@ -20,10 +20,16 @@ import (
 // deleteAndWaitGone deletes the Customer and waits until the API server no longer has it.
 func deleteAndWaitGone(t *testing.T, c *crmv1alpha1.Customer) {
 	t.Helper()
-	ctx := context.Background()
-	if err := k8sClient.Delete(ctx, c); err != nil {
+	if err := k8sClient.Delete(context.Background(), c); err != nil {
 		t.Fatal(err)
 	}
+	waitGone(t, c)
+}
+
+// waitGone waits until the API server no longer has the Customer: its finalizer is released.
+func waitGone(t *testing.T, c *crmv1alpha1.Customer) {
+	t.Helper()
+	ctx := context.Background()
 	eventually(t, 20*time.Second, func() error {
 		err := k8sClient.Get(ctx, client.ObjectKeyFromObject(c), &crmv1alpha1.Customer{})
 		if apierrors.IsNotFound(err) {
@@ -155,13 +161,7 @@ func TestDeletionBlockedByActiveBookings(t *testing.T) {
 	if err := k8sClient.Update(ctx, got); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 20*time.Second, func() error {
-		err := k8sClient.Get(ctx, client.ObjectKeyFromObject(c), &crmv1alpha1.Customer{})
-		if apierrors.IsNotFound(err) {
-			return nil
-		}
-		return fmt.Errorf("still there (%w)", err)
-	})
+	waitGone(t, c)
 	if n := len(recordsWith(email)); n != 0 {
 		t.Errorf("%d records left after the bookings ended", n)
 	}
@@ -275,12 +275,7 @@ func TestSuspendHoldsTheDeletion(t *testing.T) {
 	if err := k8sClient.Update(ctx, c); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 20*time.Second, func() error {
-		if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(c), &crmv1alpha1.Customer{}); !apierrors.IsNotFound(err) {
-			return fmt.Errorf("still there (%w)", err)
-		}
-		return nil
-	})
+	waitGone(t, c)
 	if rec := onlyRecord(t, email); !rec.Archived {
 		t.Errorf("not archived after resuming")
 	}
