@@ -142,13 +142,22 @@ func (r *CustomerReconciler) bind(ctx context.Context, c *crmv1alpha1.Customer, 
 				"Tiquo refused to create the customer: another record already uses spec.email (HTTP 409), but a lookup "+
 					"by email does not show it, so it is probably archived. Restore it in Tiquo (it is then adopted), "+
 					"or change spec.email")
+			out.storedNothing = !ours
 			return "", notBound, &out
 		}
-		return r.take(ctx, c, found.ID, ours)
+		id, how, out := r.take(ctx, c, found.ID, ours)
+		if out != nil {
+			// Not bound (refused, or another Customer's): this POST created nothing, so no
+			// later lookup may take that record for the record of this POST.
+			out.storedNothing = !ours
+		}
+		return id, how, out
 	case refused(err):
 		// Tiquo refused the POST: nothing was stored.
 		createsTotal.WithLabelValues(resultError).Inc()
-		return "", notBound, fail(err)
+		out := classify(err, "", secret, redact)
+		out.storedNothing = !ours
+		return "", notBound, &out
 	default:
 		// A timeout, a reset connection, a 5xx: the record may exist. Look, never POST again
 		// blindly.

@@ -430,3 +430,41 @@ func TestBoundRecordDeletedInTiquoIsNotCreatedAgain(t *testing.T) {
 		return nil
 	})
 }
+
+// TestArchivedRecordWithTheEmailIsNotTakenForOurs: an archived record keeps its email but is
+// hidden from the lookup, so the POST meets a 409 and the lookup after it finds nothing. That
+// POST created nothing: status.pendingCreate goes, so that once the record is restored it is
+// a record of someone else's, which adoptionPolicy Refuse refuses, and not the record of
+// this Customer's POST.
+func TestArchivedRecordWithTheEmailIsNotTakenForOurs(t *testing.T) {
+	ctx := context.Background()
+	ns := newNamespace(t)
+	email := uniqueEmail(t)
+	id := uniqueID(t)
+	rec := seed(t, id, func(r *sandbox.Customer) { r.Email, r.Archived = email, true })
+	spec := declared(email)
+	spec.AdoptionPolicy = crmv1alpha1.AdoptionPolicyRefuse
+	got := waitFor(t, create(t, ns, "archived", spec), metav1.ConditionFalse, crmv1alpha1.ReasonEmailConflict)
+	if msg := condition(t, got, crmv1alpha1.ConditionReady).Message; !strings.Contains(msg, "archived") {
+		t.Errorf("EmailConflict message %q does not say the record is probably archived", msg)
+	}
+	if got.Status.PendingCreate != nil || got.Status.CustomerID != "" {
+		t.Errorf("pendingCreate %+v, customerId %q after a POST that created nothing", got.Status.PendingCreate, got.Status.CustomerID)
+	}
+	wantTrail(t, trail(t, email, id), []string{
+		"GET /v1/customers?email= 200",
+		"POST /v1/customers 409 " + postBody(email),
+		"GET /v1/customers?email= 200",
+	})
+
+	rec.Archived = false
+	sb.PutCustomer(rec)
+	got.Annotations = map[string]string{crmv1alpha1.ReconcileRequestAnnotation: "restored"}
+	if err := k8sClient.Update(ctx, got); err != nil {
+		t.Fatal(err)
+	}
+	got = waitFor(t, got, metav1.ConditionFalse, crmv1alpha1.ReasonAdoptionRefused)
+	if got.Status.CustomerID != "" || len(patchBodies(t, id)) > 0 {
+		t.Errorf("the restored record was taken: customerId %q, PATCHes %v", got.Status.CustomerID, patchBodies(t, id))
+	}
+}

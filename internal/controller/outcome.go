@@ -53,6 +53,9 @@ type outcome struct {
 	customerID string
 	// bound says how this sync bound a Customer without spec.customerId to its record.
 	bound binding
+	// storedNothing says Tiquo refused the POST this sync sent (a 4xx), so that
+	// status.pendingCreate no longer stands for a record that may exist.
+	storedNothing bool
 }
 
 func inSync(live *tiquo.Customer, patched []string) outcome {

@@ -35,8 +35,8 @@ func (r *CustomerReconciler) setStatus(c *crmv1alpha1.Customer, out outcome) {
 	default:
 		st.CustomerID = out.customerID
 	}
-	if st.CustomerID != "" {
-		// The create it recorded is bound.
+	if st.CustomerID != "" || out.storedNothing {
+		// The create it recorded is bound, or created nothing.
 		st.PendingCreate = nil
 	}
 	if _, cond := r.deletionPolicy(c); cond != nil {
