@@ -204,10 +204,7 @@ func TestEmailChangeAfterBindingPatchesTheSameRecord(t *testing.T) {
 	got := waitFor(t, c, metav1.ConditionTrue, crmv1alpha1.ReasonSynced)
 	id := got.Status.CustomerID
 
-	got.Spec.Email = ptr.To(newEmail)
-	if err := k8sClient.Update(context.Background(), got); err != nil {
-		t.Fatal(err)
-	}
+	got = update(t, got, func(c *crmv1alpha1.Customer) { c.Spec.Email = ptr.To(newEmail) })
 	got = waitFor(t, got, metav1.ConditionTrue, crmv1alpha1.ReasonSynced)
 	if got.Status.CustomerID != id {
 		t.Errorf("status.customerId %q after the email change, want %s", got.Status.CustomerID, id)
@@ -403,16 +400,12 @@ func TestPendingCreateIsFoundAfterTheEmailChanged(t *testing.T) {
 // TestBoundRecordDeletedInTiquoIsNotCreatedAgain: a Customer keeps its record for life; when
 // that record is deleted in Tiquo, the Customer reports it and nothing is POSTed.
 func TestBoundRecordDeletedInTiquoIsNotCreatedAgain(t *testing.T) {
-	ctx := context.Background()
 	ns := newNamespace(t)
 	email := uniqueEmail(t)
 	got := waitFor(t, create(t, ns, "gone", declared(email)), metav1.ConditionTrue, crmv1alpha1.ReasonSynced)
 	id := got.Status.CustomerID
 	sb.RemoveCustomer(id)
-	got.Annotations = map[string]string{crmv1alpha1.ReconcileRequestAnnotation: "after-delete"}
-	if err := k8sClient.Update(ctx, got); err != nil {
-		t.Fatal(err)
-	}
+	got = update(t, got, requestSync("after-delete"))
 	got = waitFor(t, got, metav1.ConditionFalse, crmv1alpha1.ReasonNotFound)
 	if msg := condition(t, got, crmv1alpha1.ConditionReady).Message; !strings.Contains(msg, id) || !strings.Contains(msg, "bound") {
 		t.Errorf("NotFound message %q does not name the bound record", msg)
@@ -437,7 +430,6 @@ func TestBoundRecordDeletedInTiquoIsNotCreatedAgain(t *testing.T) {
 // a record of someone else's, which adoptionPolicy Refuse refuses, and not the record of
 // this Customer's POST.
 func TestArchivedRecordWithTheEmailIsNotTakenForOurs(t *testing.T) {
-	ctx := context.Background()
 	ns := newNamespace(t)
 	email := uniqueEmail(t)
 	id := uniqueID(t)
@@ -459,10 +451,7 @@ func TestArchivedRecordWithTheEmailIsNotTakenForOurs(t *testing.T) {
 
 	rec.Archived = false
 	sb.PutCustomer(rec)
-	got.Annotations = map[string]string{crmv1alpha1.ReconcileRequestAnnotation: "restored"}
-	if err := k8sClient.Update(ctx, got); err != nil {
-		t.Fatal(err)
-	}
+	got = update(t, got, requestSync("restored"))
 	got = waitFor(t, got, metav1.ConditionFalse, crmv1alpha1.ReasonAdoptionRefused)
 	if got.Status.CustomerID != "" || len(patchBodies(t, id)) > 0 {
 		t.Errorf("the restored record was taken: customerId %q, PATCHes %v", got.Status.CustomerID, patchBodies(t, id))

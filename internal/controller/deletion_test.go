@@ -157,10 +157,7 @@ func TestDeletionBlockedByActiveBookings(t *testing.T) {
 	onlyRecord(t, email)
 
 	sb.SetActiveBookings(id, 0)
-	got.Annotations = map[string]string{crmv1alpha1.ReconcileRequestAnnotation: "bookings-ended"}
-	if err := k8sClient.Update(ctx, got); err != nil {
-		t.Fatal(err)
-	}
+	update(t, got, requestSync("bookings-ended"))
 	waitGone(t, c)
 	if n := len(recordsWith(email)); n != 0 {
 		t.Errorf("%d records left after the bookings ended", n)
@@ -176,10 +173,7 @@ func TestSwitchingToOrphanReleasesTheFinalizer(t *testing.T) {
 	c := boundWithPolicy(t, ns, "switch", email, crmv1alpha1.DeletionPolicyArchive)
 	id := c.Status.CustomerID
 
-	c.Spec.DeletionPolicy = crmv1alpha1.DeletionPolicyOrphan
-	if err := k8sClient.Update(ctx, c); err != nil {
-		t.Fatal(err)
-	}
+	c = update(t, c, func(c *crmv1alpha1.Customer) { c.Spec.DeletionPolicy = crmv1alpha1.DeletionPolicyOrphan })
 	eventually(t, 20*time.Second, func() error {
 		got := &crmv1alpha1.Customer{}
 		if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(c), got); err != nil {
@@ -242,10 +236,7 @@ func TestSuspendHoldsTheDeletion(t *testing.T) {
 	email := uniqueEmail(t)
 	c := boundWithPolicy(t, ns, "held", email, crmv1alpha1.DeletionPolicyArchive)
 	id := c.Status.CustomerID
-	c.Spec.Suspend = true
-	if err := k8sClient.Update(ctx, c); err != nil {
-		t.Fatal(err)
-	}
+	c = update(t, c, func(c *crmv1alpha1.Customer) { c.Spec.Suspend = true })
 	eventually(t, 20*time.Second, func() error {
 		if err := k8sClient.Get(ctx, client.ObjectKeyFromObject(c), c); err != nil {
 			return err
@@ -271,10 +262,7 @@ func TestSuspendHoldsTheDeletion(t *testing.T) {
 	if cond := suspendedCondition(c); cond == nil || !strings.Contains(cond.Message, "deletion waits") {
 		t.Errorf("Suspended %+v does not say the deletion waits", cond)
 	}
-	c.Spec.Suspend = false
-	if err := k8sClient.Update(ctx, c); err != nil {
-		t.Fatal(err)
-	}
+	c = update(t, c, func(c *crmv1alpha1.Customer) { c.Spec.Suspend = false })
 	waitGone(t, c)
 	if rec := onlyRecord(t, email); !rec.Archived {
 		t.Errorf("not archived after resuming")

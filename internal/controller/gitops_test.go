@@ -28,6 +28,16 @@ func update(t *testing.T, c *crmv1alpha1.Customer, mutate func(*crmv1alpha1.Cust
 	return &fresh
 }
 
+// requestSync sets the requestedAt annotation to v, as kubectl tiquo sync does.
+func requestSync(v string) func(*crmv1alpha1.Customer) {
+	return func(c *crmv1alpha1.Customer) {
+		if c.Annotations == nil {
+			c.Annotations = map[string]string{}
+		}
+		c.Annotations[crmv1alpha1.ReconcileRequestAnnotation] = v
+	}
+}
+
 func get(t *testing.T, c *crmv1alpha1.Customer) *crmv1alpha1.Customer {
 	t.Helper()
 	var fresh crmv1alpha1.Customer
