@@ -228,7 +228,7 @@ func (r *CustomerReconciler) lookup(ctx context.Context, apiKey, email string) (
 		if err != nil {
 			return nil, err
 		}
-		if strings.EqualFold(strings.TrimSpace(rec.Email), strings.TrimSpace(email)) {
+		if diff.SameEmail(rec.Email, email) {
 			return rec, nil
 		}
 	}

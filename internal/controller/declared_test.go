@@ -63,6 +63,18 @@ func trail(t *testing.T, email string, ids ...string) []string {
 	return out
 }
 
+// postsOf counts the POSTs in trail(t, email, ids...).
+func postsOf(t *testing.T, email string, ids ...string) int {
+	t.Helper()
+	n := 0
+	for _, call := range trail(t, email, ids...) {
+		if strings.HasPrefix(call, "POST") {
+			n++
+		}
+	}
+	return n
+}
+
 // postBody is the body the operator POSTs for declared(email), compacted.
 func postBody(email string) string {
 	return fmt.Sprintf(`{"email":%q,"firstName":"Ada","lastName":"Lovelace","phone":"+441234567890","tags":["declared"]}`, email)
@@ -329,14 +341,8 @@ func TestCreateWhoseAnswerIsLostIsFoundNotRepeated(t *testing.T) {
 				"GET /v1/customers/" + rec.ID + " 200",
 			})
 			stays(t, quietWindow, func() error {
-				posts := 0
-				for _, call := range trail(t, email, rec.ID) {
-					if strings.HasPrefix(call, "POST") {
-						posts++
-					}
-				}
-				if posts != 1 || len(recordsWith(email)) != 1 {
-					return errorf("%d POSTs, %d records", posts, len(recordsWith(email)))
+				if posts, records := postsOf(t, email, rec.ID), len(recordsWith(email)); posts != 1 || records != 1 {
+					return errorf("%d POSTs, %d records", posts, records)
 				}
 				return nil
 			})
@@ -411,14 +417,8 @@ func TestBoundRecordDeletedInTiquoIsNotCreatedAgain(t *testing.T) {
 		t.Errorf("NotFound message %q does not name the bound record", msg)
 	}
 	stays(t, quietWindow, func() error {
-		posts := 0
-		for _, call := range trail(t, email, id) {
-			if strings.HasPrefix(call, "POST") {
-				posts++
-			}
-		}
-		if posts != 1 || len(recordsWith(email)) != 0 {
-			return errorf("%d POSTs, %d records", posts, len(recordsWith(email)))
+		if posts, records := postsOf(t, email, id), len(recordsWith(email)); posts != 1 || records != 0 {
+			return errorf("%d POSTs, %d records", posts, records)
 		}
 		return nil
 	})

@@ -279,18 +279,28 @@ func apiKeySecret(ns, name, key string) *corev1.Secret {
 	}
 }
 
-// eventMessages returns the messages of the events recorded about a Customer.
-func eventMessages(t *testing.T, c *crmv1alpha1.Customer) []string {
+// eventsAbout returns the events recorded about a Customer.
+func eventsAbout(t *testing.T, c *crmv1alpha1.Customer) []eventsv1.Event {
 	t.Helper()
 	var list eventsv1.EventList
 	if err := k8sClient.List(context.Background(), &list, client.InNamespace(c.Namespace)); err != nil {
 		t.Fatalf("list events: %v", err)
 	}
-	var msgs []string
+	var about []eventsv1.Event
 	for _, e := range list.Items {
 		if e.Regarding.Name == c.Name && e.Regarding.Kind == "Customer" {
-			msgs = append(msgs, e.Note)
+			about = append(about, e)
 		}
+	}
+	return about
+}
+
+// eventMessages returns the messages of the events recorded about a Customer.
+func eventMessages(t *testing.T, c *crmv1alpha1.Customer) []string {
+	t.Helper()
+	var msgs []string
+	for _, e := range eventsAbout(t, c) {
+		msgs = append(msgs, e.Note)
 	}
 	return msgs
 }
@@ -298,15 +308,9 @@ func eventMessages(t *testing.T, c *crmv1alpha1.Customer) []string {
 // eventsFor returns the reasons of the events recorded about a Customer, oldest first.
 func eventsFor(t *testing.T, c *crmv1alpha1.Customer) []string {
 	t.Helper()
-	var list eventsv1.EventList
-	if err := k8sClient.List(context.Background(), &list, client.InNamespace(c.Namespace)); err != nil {
-		t.Fatalf("list events: %v", err)
-	}
 	var reasons []string
-	for _, e := range list.Items {
-		if e.Regarding.Name == c.Name && e.Regarding.Kind == "Customer" {
-			reasons = append(reasons, e.Reason)
-		}
+	for _, e := range eventsAbout(t, c) {
+		reasons = append(reasons, e.Reason)
 	}
 	return reasons
 }

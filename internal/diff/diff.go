@@ -100,6 +100,10 @@ func normText(s string) string { return strings.TrimSpace(s) }
 // normEmail compares addresses without case: Tiquo treats them as one for uniqueness.
 func normEmail(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
 
+// SameEmail reports whether two addresses are one for Tiquo, which compares them without case
+// (and the operator ignores surrounding space), as a lookup by email does.
+func SameEmail(a, b string) bool { return normEmail(a) == normEmail(b) }
+
 // normPhone drops the separators people write in phone numbers (spaces, dashes, dots,
 // parentheses), so "+1 (555) 456-7890" equals "+15554567890". Everything else counts:
 // "+1-800-FLOWERS" does not equal "+1800".

@@ -1153,3 +1153,21 @@ func TestCreate(t *testing.T) {
 		t.Errorf("empty spec: %s", b)
 	}
 }
+
+// TestSameEmail: a lookup by email matches without case and surrounding space, and nothing
+// else: the operator and kubectl tiquo diff take only a record with that very address.
+func TestSameEmail(t *testing.T) {
+	for _, tc := range []struct {
+		a, b string
+		want bool
+	}{
+		{"Ann@Example.com", "ann@example.com", true},
+		{" ann@example.com", "ann@example.com ", true},
+		{"ann@example.com", "ann+crm@example.com", false},
+		{"ann@example.com", "", false},
+	} {
+		if got := diff.SameEmail(tc.a, tc.b); got != tc.want {
+			t.Errorf("SameEmail(%q, %q) = %v, want %v", tc.a, tc.b, got, tc.want)
+		}
+	}
+}

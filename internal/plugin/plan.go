@@ -113,8 +113,11 @@ func (r Remote) findByEmail(ctx context.Context, c *crmv1alpha1.Customer) (*tiqu
 			if err != nil {
 				return err
 			}
-			found = item
-			break
+			// As the operator does: only a record with that very email is found.
+			if diff.SameEmail(item.Email, *c.Spec.Email) {
+				found = item
+				break
+			}
 		}
 		return nil
 	})
